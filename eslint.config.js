@@ -1,0 +1,26 @@
+// Lint rules: typescript-eslint's recommended set plus the habits of docs/style.md.
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.kafka/', 'data/', '.tap/', 'test-output/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', fetch: 'readonly', structuredClone: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ThrowStatement > Literal', message: 'Throw an AppError with a code, never a string.' }],
+    },
+  },
+  {
+    // Only the entry points read the environment or end the process (docs/style.md).
+    files: ['src/**/*.ts'],
+    ignores: ['src/config.ts', 'src/server.ts', 'src/cli/main.ts'],
+    rules: {
+      'no-restricted-properties': ['error',
+        { object: 'process', property: 'env', message: 'Read configuration through src/config.ts.' },
+        { object: 'process', property: 'exit', message: 'Only entry points exit the process.' }],
+    },
+  },
+)

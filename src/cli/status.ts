@@ -1,0 +1,114 @@
+/**
+ * `salesforce-bridge status`: connections, consumer lag and error counts, read straight from
+ * the store and Kafka. An empty or missing store is a normal answer, not a failure.
+ */
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Writable } from 'node:stream'
+import type { Config } from '../config.ts'
+import { createKafkaClient } from '../kafka/index.ts'
+import { createLogger } from '../logger.ts'
+import { createStore, type Connection } from '../store/index.ts'
+
+export interface StatusOptions {
+  merchantId?: string | undefined
+  json: boolean
+}
+
+interface MerchantStatus {
+  merchantId: string
+  state: Connection['state']
+  environment: Connection['environment']
+  orgId: string
+  username: string
+  errors: number
+}
+
+interface LagStatus {
+  groupId: string
+  topic: string
+  lag: number | null
+}
+
+export interface StatusReport {
+  store: { backend: string; state: 'missing' | 'empty' | 'ready'; error?: string }
+  merchants: MerchantStatus[]
+  kafka: { brokers: string[]; reachable: boolean; error?: string; groups: LagStatus[] }
+}
+
+async function readStore(config: Config, merchantId: string | undefined): Promise<Pick<StatusReport, 'store' | 'merchants'>> {
+  const backend = config.databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres'
+  if (backend === 'sqlite' && !existsSync(resolve(config.databaseUrl.slice('sqlite:'.length)))) {
+    return { store: { backend, state: 'missing' }, merchants: [] }
+  }
+  const store = await createStore({ url: config.databaseUrl })
+  try {
+    let connections: Connection[]
+    try {
+      connections = await store.listConnections()
+    } catch (err) {
+      // No tables yet: the store was never migrated.
+      return { store: { backend, state: 'empty', error: (err as Error).message }, merchants: [] }
+    }
+    const chosen = connections.filter((c) => merchantId === undefined || c.merchantId === merchantId)
+    const merchants = await Promise.all(chosen.map(async (c) => ({
+      merchantId: c.merchantId,
+      state: c.state,
+      environment: c.environment,
+      orgId: c.orgId,
+      username: c.username,
+      errors: await store.countErrors(c.merchantId),
+    })))
+    return { store: { backend, state: 'ready' }, merchants }
+  } finally {
+    await store.close()
+  }
+}
+
+async function readKafka(config: Config): Promise<StatusReport['kafka']> {
+  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'salesforce-bridge-status', topics: [], logger: createLogger({ level: 'silent' }), logLevel: 'silent' })
+  const groups: LagStatus[] = [
+    { groupId: `${config.kafka.groupPrefix}.export`, topic: config.kafka.topics.cohortEvents, lag: null },
+    { groupId: `${config.kafka.groupPrefix}.import`, topic: config.kafka.topics.salesforceChanges, lag: null },
+  ]
+  try {
+    await kafka.ping()
+    await kafka.start()
+    for (const group of groups) {
+      const partitions = await kafka.groupLag(group.groupId, group.topic).catch(() => null)
+      group.lag = partitions === null ? null : partitions.reduce((sum, p) => sum + p.lag, 0)
+    }
+    return { brokers: config.kafka.brokers, reachable: true, groups }
+  } catch (err) {
+    return { brokers: config.kafka.brokers, reachable: false, error: (err as Error).message, groups }
+  } finally {
+    await kafka.stop()
+  }
+}
+
+export async function collectStatus(config: Config, options: StatusOptions): Promise<StatusReport> {
+  const [storePart, kafka] = await Promise.all([readStore(config, options.merchantId), readKafka(config)])
+  return { ...storePart, kafka }
+}
+
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = []
+  const { store } = report
+  if (store.state === 'missing') lines.push(`store: ${store.backend}, no store file yet (run \`salesforce-bridge migrate\` or start the service)`)
+  else if (store.state === 'empty') lines.push(`store: ${store.backend}, empty (run \`salesforce-bridge migrate\`)`)
+  else lines.push(`store: ${store.backend}, ${report.merchants.length} merchant connection(s)`)
+  for (const m of report.merchants) {
+    lines.push(`  ${m.merchantId}  ${m.state}  ${m.environment}  org ${m.orgId}  ${m.username}  errors ${m.errors}`)
+  }
+  const { kafka } = report
+  lines.push(kafka.reachable ? `kafka: ${kafka.brokers.join(',')} reachable` : `kafka: ${kafka.brokers.join(',')} unreachable (${kafka.error ?? 'unknown'})`)
+  for (const g of kafka.groups) {
+    lines.push(`  ${g.groupId} on ${g.topic}: ${g.lag === null ? 'no committed offsets' : `lag ${g.lag}`}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+export async function runStatus(config: Config, options: StatusOptions, out: Writable): Promise<void> {
+  const report = await collectStatus(config, options)
+  out.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report))
+}

@@ -1,0 +1,71 @@
+/**
+ * The one error type of the service. Every error carries a code from {@link ErrorCodes},
+ * whether retrying can help, and the error that caused it. docs/errors.md lists the codes.
+ */
+
+/** Every error code, with the HTTP status it maps to and whether a retry can succeed. */
+export const ErrorCodes = {
+  // request and configuration
+  'config.invalid': { status: 500, retriable: false },
+  'request.invalid': { status: 400, retriable: false },
+  'auth.missing': { status: 401, retriable: false },
+  'auth.invalid': { status: 401, retriable: false },
+  'auth.forbidden': { status: 403, retriable: false },
+  'not-found': { status: 404, retriable: false },
+  conflict: { status: 409, retriable: false },
+  'rate-limited': { status: 429, retriable: true },
+  internal: { status: 500, retriable: false },
+  unavailable: { status: 503, retriable: true },
+  // state store
+  'store.unavailable': { status: 503, retriable: true },
+  'store.busy': { status: 503, retriable: true },
+  'store.conflict': { status: 409, retriable: false },
+  'store.migration-failed': { status: 500, retriable: false },
+  'store.unsupported-url': { status: 500, retriable: false },
+  // kafka
+  'kafka.unavailable': { status: 503, retriable: true },
+  'kafka.produce-failed': { status: 503, retriable: true },
+} as const satisfies Record<string, { status: number; retriable: boolean }>
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export interface AppErrorOptions {
+  cause?: unknown
+  /** Overrides the code's default retriable flag (a 5xx that is known to be permanent, say). */
+  retriable?: boolean
+  /** The request field a validation error is about. */
+  field?: string
+  /** Overrides the code's HTTP status. */
+  status?: number
+  /** Seconds the peer asked us to wait before retrying (Retry-After). */
+  retryAfterSeconds?: number
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly retriable: boolean
+  readonly status: number
+  readonly field: string | undefined
+  readonly retryAfterSeconds: number | undefined
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'AppError'
+    this.code = code
+    this.retriable = options.retriable ?? ErrorCodes[code].retriable
+    this.status = options.status ?? ErrorCodes[code].status
+    this.field = options.field
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
+}
+
+/** True when retrying the operation that threw `err` may succeed. Unknown errors are not retried. */
+export function isRetriable(err: unknown): boolean {
+  if (err instanceof AppError) return err.retriable
+  return false
+}
+
+/** Narrow an unknown thrown value to an Error, keeping it as the cause when it was not one. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err), { cause: err })
+}

@@ -1,0 +1,212 @@
+/**
+ * The only place that imports kafkajs. Owns the admin client, one acknowledged idempotent
+ * producer, and the consumers other parts create through it.
+ */
+import { Kafka, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs'
+import { AppError } from '../errors.ts'
+import { createComponent, type Component } from '../component.ts'
+import type { Logger } from '../logger.ts'
+import { retry } from '../retry.ts'
+import { kafkaLogLevel, makeLogCreator } from './logging.ts'
+
+export interface TopicSpec {
+  topic: string
+  numPartitions: number
+}
+
+export interface KafkaSettings {
+  brokers: string[]
+  clientId: string
+  /** Topics created at start when missing. */
+  topics: TopicSpec[]
+  logger: Logger
+  logLevel?: string
+  /** ms to wait for a TCP connection. Default 3000. */
+  connectionTimeoutMs?: number
+}
+
+export interface OutgoingMessage {
+  key: string | null
+  value: string | Buffer | null
+  headers?: IHeaders
+  timestamp?: string
+}
+
+export interface ConsumerSettings {
+  /** Full consumer group id (`{prefix}.export`, …). */
+  groupId: string
+  topics: string[]
+  /** Where a group without committed offsets starts. Default false (latest). */
+  fromBeginning?: boolean
+  /** Partitions handled at once. Default 1. */
+  partitionsConsumedConcurrently?: number
+  /**
+   * Handles one batch of one partition. Resolve only when every message's effect is
+   * durable: offsets are committed after it returns (or as it calls resolveOffset).
+   */
+  handleBatch: (payload: EachBatchPayload) => Promise<void>
+}
+
+export interface PartitionOffset {
+  partition: number
+  offset: string
+}
+
+export interface KafkaClient extends Component {
+  /** One cheap round trip to the cluster; throws `kafka.unavailable` with the reason. */
+  ping(timeoutMs?: number): Promise<void>
+  /** Create missing topics; existing ones are left as they are. */
+  ensureTopics(topics: TopicSpec[]): Promise<void>
+  /** Send and wait for every in-sync replica to acknowledge (acks=-1). */
+  produce(topic: string, messages: OutgoingMessage[]): Promise<void>
+  /** A consumer in a group, started and stopped as a component. */
+  createConsumer(settings: ConsumerSettings): Component
+  /** First offset per partition whose timestamp is at or after `at` (replay). */
+  offsetsAt(topic: string, at: Date): Promise<PartitionOffset[]>
+  /** Committed offsets and lag of a group on a topic. */
+  groupLag(groupId: string, topic: string): Promise<{ partition: number; committed: string; end: string; lag: number }[]>
+}
+
+function unavailable(err: unknown, what: string): AppError {
+  const reason = err instanceof Error ? err.message : String(err)
+  return new AppError('kafka.unavailable', `Kafka ${what} failed: ${reason}`, { cause: err })
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('kafka.unavailable', `Kafka ${what} timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+  const logger = settings.logger.child({ component: 'kafka' })
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    connectionTimeout: settings.connectionTimeoutMs ?? 3000,
+    logLevel: kafkaLogLevel(settings.logLevel ?? 'info'),
+    logCreator: makeLogCreator(logger),
+  })
+  // Pings must answer fast: no retries inside kafkajs, the caller asks again.
+  const probe = new Kafka({
+    clientId: `${settings.clientId}-probe`,
+    brokers: settings.brokers,
+    connectionTimeout: 1500,
+    requestTimeout: 3000,
+    retry: { retries: 0 },
+    logLevel: kafkaLogLevel('error'),
+    logCreator: makeLogCreator(logger.child({ probe: true })),
+  })
+
+  let admin: Admin | undefined
+  // Created up front so ping works before start (the status command probes first).
+  let probeAdmin: Admin | undefined = probe.admin()
+  let producer: Producer | undefined
+
+  async function ensureTopics(topics: TopicSpec[]): Promise<void> {
+    if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
+    const existing = new Set(await admin.listTopics())
+    const missing = topics.filter((t) => !existing.has(t.topic))
+    if (missing.length === 0) return
+    await admin.createTopics({ topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions })), waitForLeaders: true })
+    logger.info({ topics: missing.map((t) => t.topic) }, 'created topics')
+  }
+
+  const lifecycle = createComponent('kafka', {
+    async start() {
+      admin = kafka.admin()
+      probeAdmin ??= probe.admin()
+      producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 })
+      try {
+        await admin.connect()
+        await ensureTopics(settings.topics)
+        await producer.connect()
+      } catch (err) {
+        throw unavailable(err, 'start')
+      }
+      logger.info({ brokers: settings.brokers }, 'connected to Kafka')
+    },
+    async stop() {
+      await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect()])
+      producer = undefined
+      admin = undefined
+      probeAdmin = undefined
+    },
+  })
+
+  return {
+    ...lifecycle,
+
+    async ping(timeoutMs = 3000) {
+      probeAdmin ??= probe.admin()
+      const client = probeAdmin
+      try {
+        await withTimeout((async () => {
+          await client.connect()
+          await client.describeCluster()
+        })(), timeoutMs, 'ping')
+      } catch (err) {
+        if (err instanceof AppError) throw err
+        throw unavailable(err, 'ping')
+      }
+    },
+
+    ensureTopics,
+
+    async produce(topic, messages) {
+      if (!producer) throw new AppError('kafka.unavailable', 'Kafka producer is not started')
+      try {
+        await producer.send({ topic, acks: -1, messages })
+      } catch (err) {
+        throw new AppError('kafka.produce-failed', `producing to ${topic} failed: ${(err as Error).message}`, { cause: err })
+      }
+    },
+
+    createConsumer(consumerSettings) {
+      let consumer: Consumer | undefined
+      const log = logger.child({ groupId: consumerSettings.groupId })
+      return createComponent(`consumer:${consumerSettings.groupId}`, {
+        async start() {
+          consumer = kafka.consumer({ groupId: consumerSettings.groupId })
+          const c = consumer
+          await retry(async () => {
+            await c.connect()
+            for (const topic of consumerSettings.topics) {
+              await c.subscribe({ topic, fromBeginning: consumerSettings.fromBeginning ?? false })
+            }
+          }, { retries: 5, shouldRetry: () => true, onRetry: ({ error }) => log.warn({ err: error }, 'consumer connect failed, retrying') })
+          await c.run({
+            partitionsConsumedConcurrently: consumerSettings.partitionsConsumedConcurrently ?? 1,
+            eachBatchAutoResolve: true,
+            eachBatch: consumerSettings.handleBatch,
+          })
+          log.info({ topics: consumerSettings.topics }, 'consumer started')
+        },
+        async stop() {
+          // disconnect() waits for the running batch, then commits what it resolved.
+          await consumer?.disconnect()
+          consumer = undefined
+          log.info('consumer stopped')
+        },
+      })
+    },
+
+    async offsetsAt(topic, at) {
+      if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
+      return admin.fetchTopicOffsetsByTimestamp(topic, at.getTime())
+    },
+
+    async groupLag(groupId, topic) {
+      if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
+      const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)])
+      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
+      return ends.map((e) => {
+        const done = byPartition.get(e.partition) ?? '-1'
+        const lag = Number(e.high) - (Number(done) < 0 ? Number(e.low) : Number(done))
+        return { partition: e.partition, committed: done, end: e.high, lag: Math.max(0, lag) }
+      })
+    },
+  }
+}

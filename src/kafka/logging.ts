@@ -1,0 +1,34 @@
+/** kafkajs log lines, forwarded into pino as `component: "kafka"`. */
+import { logLevel, type logCreator } from 'kafkajs'
+import type { Logger } from '../logger.ts'
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+}
+
+/** The kafkajs log level matching a pino level, so kafkajs does not build lines pino drops. */
+export function kafkaLogLevel(level: string): logLevel {
+  switch (level) {
+    case 'trace':
+    case 'debug':
+      return logLevel.DEBUG
+    case 'info':
+      return logLevel.INFO
+    case 'warn':
+      return logLevel.WARN
+    case 'silent':
+      return logLevel.NOTHING
+    default:
+      return logLevel.ERROR
+  }
+}
+
+export function makeLogCreator(logger: Logger): logCreator {
+  return () => ({ namespace, level, log }) => {
+    const { message, timestamp: _timestamp, logger: _name, ...extra } = log
+    logger[LEVELS[level] ?? 'info']({ namespace, ...extra }, String(message))
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Entry point of the service: loads the config, opens the store (migrating it), connects
+ * Kafka, listens, and owns the signals. First SIGTERM/SIGINT: graceful shutdown (stop
+ * intake, drain, close). Second signal, or a shutdown slower than 30 s: forced exit.
+ */
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.ts'
+import { loadConfig, type Config } from './config.ts'
+import { AppError } from './errors.ts'
+import { buildMetricsApp, createMetricsRegistry } from './http/metrics.ts'
+import { createKafkaClient } from './kafka/index.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { createStore } from './store/index.ts'
+
+const SHUTDOWN_TIMEOUT_MS = 30_000
+
+export interface RunningServer {
+  app: FastifyInstance
+  /** Where the main listener ended up (useful with PORT=0). */
+  url: string
+  metricsUrl: string | null
+  close(): Promise<void>
+}
+
+/** Everything `serve` does short of owning the process: usable from tests and the CLI. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const store = await createStore({ url: config.databaseUrl })
+  const migration = await store.migrate()
+  logger.info({ backend: store.backend, schemaVersion: migration.current, applied: migration.applied }, 'state store ready')
+
+  const kafka = createKafkaClient({
+    brokers: config.kafka.brokers,
+    clientId: 'salesforce-bridge',
+    logger,
+    logLevel: config.logLevel,
+    topics: [config.kafka.topics.cohortEvents, config.kafka.topics.salesforceChanges, config.kafka.topics.dlq]
+      .map((topic) => ({ topic, numPartitions: config.kafka.partitions })),
+  })
+  const metrics = createMetricsRegistry()
+  const app = await buildApp(config, { logger, store, kafka, metrics })
+  const metricsApp = config.metricsPort === null ? null : buildMetricsApp(metrics, logger)
+
+  try {
+    const url = await app.listen({ port: config.port, host: config.host })
+    const metricsUrl = metricsApp ? await metricsApp.listen({ port: config.metricsPort ?? 0, host: config.host }) : null
+    logger.info({ url, metricsUrl }, 'salesforce-bridge listening')
+    return {
+      app,
+      url,
+      metricsUrl,
+      async close() {
+        await Promise.all([app.close(), metricsApp?.close()])
+      },
+    }
+  } catch (err) {
+    await Promise.allSettled([app.close(), metricsApp?.close()])
+    throw err
+  }
+}
+
+/** Print one clear line and exit non-zero: no stack trace for an expected failure. */
+function fail(logger: Logger | null, err: unknown): never {
+  const message = err instanceof AppError ? err.message : err instanceof Error ? err.message : String(err)
+  logger?.fatal({ err }, 'salesforce-bridge failed to start')
+  process.stderr.write(`salesforce-bridge: ${message}\n`)
+  process.exit(1)
+}
+
+export async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    fail(null, err)
+  }
+  const logger = createLogger({ level: config.logLevel })
+
+  let server: RunningServer
+  try {
+    server = await startServer(config, logger)
+  } catch (err) {
+    fail(logger, err)
+  }
+
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: forcing exit')
+      process.exit(1)
+    }
+    closing = true
+    logger.info({ signal }, 'shutting down: stopping intake, draining work')
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long: forcing exit')
+      process.exit(1)
+    }, SHUTDOWN_TIMEOUT_MS)
+    force.unref()
+    server.close().then(
+      () => {
+        logger.info('stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection')
+    shutdown('unhandledRejection')
+  })
+}
+
+if (import.meta.main) await main()

@@ -1,0 +1,59 @@
+/**
+ * Shared test helpers: random names per test, a config for tests, a logger whose lines can be
+ * read back, and the addresses of the real Kafka broker and PostgreSQL server the suite uses.
+ */
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import { loadConfig, type Config, type Env } from '../../src/config.ts'
+import { createLogger, type Logger } from '../../src/logger.ts'
+
+/** A name no other test uses: `prefix-<hex>`. */
+export function randomName(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`
+}
+
+/** Brokers of the real Kafka the suite runs against (scripts/test.ts starts one if needed). */
+export const kafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
+
+/** The local PostgreSQL server (trust auth); each test file makes its own schema. */
+export const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** A dev-mode configuration with `env` on top, parsed by the real config module. */
+export function testConfig(env: Env = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', KAFKA_BROKERS: kafkaBrokers.join(','), ...env })
+}
+
+export interface LogSink {
+  logger: Logger
+  /** Every line written so far, parsed. */
+  lines(): Record<string, unknown>[]
+  /** Everything written so far, as written. */
+  text(): string
+}
+
+/** A real pino logger writing into memory, so tests can assert on the JSON lines. */
+export function createLogSink(level = 'trace'): LogSink {
+  const chunks: string[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString('utf8'))
+      callback()
+    },
+  })
+  const logger = createLogger({ level, destination: stream })
+  const text = () => chunks.join('')
+  return {
+    logger,
+    text,
+    lines: () => text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+  }
+}
+
+/** Resolve when `predicate` holds, polling every 25 ms; fail after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}

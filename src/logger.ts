@@ -30,9 +30,11 @@ const REDACT_PATHS = [
 /** Query parameters whose values never reach a log line. */
 const SECRET_PARAMS = ['token', 'code', 'code_verifier', 'access_token', 'refresh_token', 'client_secret', 'password']
 
-const PARAM_PATTERN = new RegExp(`([?&](?:${SECRET_PARAMS.join('|')})=)[^&#\\s"]*`, 'g')
+const PARAM_PATTERN = new RegExp(`((?:^|[?&\\s"'])(?:${SECRET_PARAMS.join('|')})=)[^&#\\s"\\\\]*`, 'g')
 const BEARER_PATTERN = /(Bearer|OAuth)\s+[A-Za-z0-9._~+/=!-]+/g
 const JSON_FIELD_PATTERN = new RegExp(`("(?:${SECRET_KEYS.join('|')})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'g')
+// The same inside a JSON string that was itself serialised (an error message quoting a body).
+const ESCAPED_JSON_FIELD_PATTERN = new RegExp(String.raw`(\\"(?:${SECRET_KEYS.join('|')})\\"\s*:\s*\\")(?:[^\\]|\\[^"])*`, 'g')
 
 /** Remove secrets from a text by pattern. Used on every log line and on error messages. */
 export function scrubSecrets(text: string): string {
@@ -40,6 +42,7 @@ export function scrubSecrets(text: string): string {
     .replace(BEARER_PATTERN, `$1 ${REDACTED}`)
     .replace(PARAM_PATTERN, `$1${REDACTED}`)
     .replace(JSON_FIELD_PATTERN, `$1"${REDACTED}"`)
+    .replace(ESCAPED_JSON_FIELD_PATTERN, `$1${REDACTED}`)
 }
 
 /** A URL (or path with a query) with secret query parameters replaced. */

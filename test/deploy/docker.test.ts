@@ -1,0 +1,81 @@
+/**
+ * No Docker engine runs here, so the Dockerfile and docker-compose.yml are checked at parser
+ * level: their structure, the pinned versions, and that the bridge's compose environment is a
+ * configuration the real config module accepts in production mode.
+ */
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { parse } from 'yaml'
+import { loadConfig } from '../../src/config.ts'
+
+const root = new URL('../../', import.meta.url)
+const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
+
+interface Instruction {
+  op: string
+  args: string
+}
+
+/** Dockerfile instructions with line continuations joined and comments dropped. */
+function parseDockerfile(text: string): Instruction[] {
+  return text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [op = '', ...rest] = l.split(/\s+/)
+      return { op: op.toUpperCase(), args: rest.join(' ') }
+    })
+}
+
+/** `${NAME:-default}` → the default (what compose uses when NAME is unset). */
+function interpolateDefaults(value: string): string {
+  return value.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')
+}
+
+t.test('Dockerfile: multi-stage on Node 24 slim, production, non-root, serves the CLI', async (t) => {
+  const steps = parseDockerfile(read('Dockerfile'))
+  const froms = steps.filter((s) => s.op === 'FROM')
+  t.ok(froms.length >= 2, 'multi-stage')
+  for (const f of froms) t.match(f.args, /^node:24(\.\d+)*-slim\b/, `base ${f.args}`)
+  const lastFrom = steps.lastIndexOf(froms.at(-1)!)
+  const final = steps.slice(lastFrom)
+  t.ok(final.some((s) => s.op === 'ENV' && /NODE_ENV=production/.test(s.args)), 'NODE_ENV=production')
+  const user = final.filter((s) => s.op === 'USER').at(-1)
+  t.ok(user && !/^(root|0)$/.test(user.args), 'runs as a non-root user')
+  t.ok(final.some((s) => s.op === 'COPY' && /--from=deps/.test(s.args)), 'production dependencies come from the first stage')
+  t.ok(steps.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)), 'dev dependencies left out')
+  t.match(final.find((s) => s.op === 'CMD')?.args ?? '', /bin\/salesforce-bridge\.js", "serve"/)
+  t.ok(final.some((s) => s.op === 'HEALTHCHECK' && /\/healthz/.test(s.args)))
+  for (const path of ['bin', 'src', 'package.json']) {
+    t.ok(final.some((s) => s.op === 'COPY' && s.args.includes(path)), `copies ${path}`)
+  }
+  const ignored = read('.dockerignore')
+  t.match(ignored, /node_modules/)
+  t.match(ignored, /\.kafka/)
+})
+
+t.test('docker-compose.yml: official Kafka image in KRaft mode, PostgreSQL, the bridge', async (t) => {
+  const compose = parse(read('docker-compose.yml')) as { services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string>; depends_on?: Record<string, unknown> }> }
+  const { kafka, postgres, bridge } = compose.services
+  t.ok(kafka && postgres && bridge, 'three services')
+
+  const pinned = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(read('scripts/kafka/pom.xml'))?.[1]
+  t.equal(kafka!.image, `apache/kafka:${pinned}`, 'same Kafka version as the local broker')
+  const kenv = kafka!.environment ?? {}
+  t.equal(kenv.KAFKA_PROCESS_ROLES, 'broker,controller', 'KRaft combined mode')
+  t.ok(kenv.KAFKA_CONTROLLER_QUORUM_VOTERS, 'controller quorum set')
+  for (const key of ['KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR', 'KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR', 'KAFKA_TRANSACTION_STATE_LOG_MIN_ISR']) {
+    t.equal(kenv[key], '1', `${key}=1 on one node`)
+  }
+  t.match(postgres!.image, /^postgres:\d+/)
+  t.ok(bridge!.build, 'bridge built from the Dockerfile')
+  t.same(Object.keys(bridge!.depends_on ?? {}).sort(), ['kafka', 'postgres'])
+
+  // The bridge's environment, with compose's defaults filled in, must be a valid production config.
+  const env = Object.fromEntries(Object.entries(bridge!.environment ?? {}).map(([k, v]) => [k, interpolateDefaults(String(v))]))
+  const config = loadConfig({ NODE_ENV: 'production', ...env })
+  t.same(config.kafka.brokers, ['kafka:9092'])
+  t.match(config.databaseUrl, /^postgres:\/\/.+@postgres:5432\//)
+})

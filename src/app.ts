@@ -62,7 +62,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   registerHealthRoutes(app, [
     { name: 'store', check: () => deps.store.ping() },
-    { name: 'kafka', check: () => deps.kafka.ping() },
+    {
+      name: 'kafka',
+      check: async () => {
+        await deps.kafka.ping()
+        if (!deps.kafka.isConnected()) throw new Error('the producer is still connecting')
+      },
+    },
   ])
   if (config.metricsPort === null) registerMetricsRoute(app, metrics)
 

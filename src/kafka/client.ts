@@ -53,6 +53,8 @@ export interface PartitionOffset {
 }
 
 export interface KafkaClient extends Component {
+  /** True once admin and producer connected (start may return before, when Kafka is down). */
+  isConnected(): boolean
   /** One cheap round trip to the cluster; throws `kafka.unavailable` with the reason. */
   ping(timeoutMs?: number): Promise<void>
   /** Create missing topics; existing ones are left as they are. */
@@ -114,22 +116,57 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     logger.info({ topics: missing.map((t) => t.topic) }, 'created topics')
   }
 
+  let connected = false
+  let reconnect: { controller: AbortController; done: Promise<void> } | undefined
+
+  async function connectOnce(): Promise<void> {
+    if (!admin || !producer) throw new AppError('kafka.unavailable', 'Kafka client is not started')
+    try {
+      await admin.connect()
+      await ensureTopics(settings.topics)
+      await producer.connect()
+    } catch (err) {
+      throw unavailable(err, 'connect')
+    }
+    connected = true
+    logger.info({ brokers: settings.brokers }, 'connected to Kafka')
+  }
+
+  // A cluster that is down at start does not stop the service: /readyz says so, and the
+  // client keeps trying in the background until it connects or is stopped.
+  function reconnectInBackground(): void {
+    const controller = new AbortController()
+    const done = retry(connectOnce, {
+      retries: Number.POSITIVE_INFINITY,
+      minDelayMs: 500,
+      maxDelayMs: 15_000,
+      shouldRetry: () => !controller.signal.aborted,
+      signal: controller.signal,
+      onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, reason: (error as Error).message }, 'Kafka not reachable, retrying'),
+    }).catch((err: unknown) => {
+      if (!controller.signal.aborted) logger.error({ err }, 'gave up connecting to Kafka')
+    })
+    reconnect = { controller, done }
+  }
+
   const lifecycle = createComponent('kafka', {
     async start() {
       admin = kafka.admin()
       probeAdmin ??= probe.admin()
       producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 })
       try {
-        await admin.connect()
-        await ensureTopics(settings.topics)
-        await producer.connect()
+        await connectOnce()
       } catch (err) {
-        throw unavailable(err, 'start')
+        logger.warn({ reason: (err as Error).message }, 'Kafka not reachable at start; retrying in the background')
+        reconnectInBackground()
       }
-      logger.info({ brokers: settings.brokers }, 'connected to Kafka')
     },
     async stop() {
+      reconnect?.controller.abort(new AppError('kafka.unavailable', 'Kafka client stopped'))
+      await reconnect?.done
+      reconnect = undefined
       await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect()])
+      connected = false
       producer = undefined
       admin = undefined
       probeAdmin = undefined
@@ -155,8 +192,10 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
 
     ensureTopics,
 
+    isConnected: () => connected,
+
     async produce(topic, messages) {
-      if (!producer) throw new AppError('kafka.unavailable', 'Kafka producer is not started')
+      if (!producer || !connected) throw new AppError('kafka.unavailable', 'Kafka producer is not connected')
       try {
         await producer.send({ topic, acks: -1, messages })
       } catch (err) {
@@ -200,7 +239,11 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
 
     async groupLag(groupId, topic) {
       if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
-      const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)])
+      // Sequential on purpose: kafkajs keeps retrying a failed call in the background, and a
+      // sibling still retrying after Promise.all rejected would outlive disconnect().
+      if (!(await admin.listTopics()).includes(topic)) throw new AppError('not-found', `topic ${topic} does not exist`)
+      const ends = await admin.fetchTopicOffsets(topic)
+      const committed = await admin.fetchOffsets({ groupId, topics: [topic] })
       const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
       return ends.map((e) => {
         const done = byPartition.get(e.partition) ?? '-1'

@@ -4,6 +4,8 @@
  * open the same file at once: WAL lets readers run beside the writer, and busy_timeout makes
  * a writer wait for the other process's write instead of failing.
  */
+// sql`...` statements run SQL through node:sqlite's tag store; they are not unused values.
+/* eslint @typescript-eslint/no-unused-expressions: ["error", { "allowTaggedTemplates": true }] */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
@@ -48,7 +50,9 @@ const codec: Codec = {
 
 const SQLITE_BUSY = 5
 const SQLITE_LOCKED = 6
-const SQLITE_CONSTRAINT = 19
+// Only uniqueness is a conflict; a CHECK or NOT NULL failure is a bug and stays as it is.
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+const SQLITE_CONSTRAINT_UNIQUE = 2067
 // Errors that say the file itself cannot be used: full disk, I/O, corrupt, not a database...
 const SQLITE_UNAVAILABLE = new Set([8 /* READONLY */, 10 /* IOERR */, 11 /* CORRUPT */, 13 /* FULL */, 14 /* CANTOPEN */, 26 /* NOTADB */])
 
@@ -61,7 +65,7 @@ function mapSqliteError(err: unknown): unknown {
   const primary = e.errcode & 0xff
   const message = `State store: ${String(e.message)}`
   if (primary === SQLITE_BUSY || primary === SQLITE_LOCKED) return new AppError('store.busy', message, { cause: err })
-  if (primary === SQLITE_CONSTRAINT) return new AppError('store.conflict', message, { cause: err })
+  if (e.errcode === SQLITE_CONSTRAINT_PRIMARYKEY || e.errcode === SQLITE_CONSTRAINT_UNIQUE) return new AppError('store.conflict', message, { cause: err })
   if (SQLITE_UNAVAILABLE.has(primary)) return new AppError('store.unavailable', message, { cause: err })
   return err
 }
@@ -69,6 +73,7 @@ function mapSqliteError(err: unknown): unknown {
 function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync {
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    // `timeout` is SQLite's busy_timeout.
     const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true })
     try {
       db.exec('PRAGMA journal_mode = WAL')

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import t from 'tap'
+import type { Store } from '../../src/store/index.ts'
+import { createPostgresStore } from '../../src/store/postgres.ts'
+import { runStoreContract } from './contract.ts'
+
+const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+// A schema of its own, so test files can run in parallel against one database.
+const schema = `store_test_${randomBytes(6).toString('hex')}`
+const opened: Store[] = []
+const track = (store: Store): Store => {
+  opened.push(store)
+  return store
+}
+
+t.teardown(async () => {
+  await Promise.all(opened.map((store) => store.close()))
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  } finally {
+    await admin.end()
+  }
+})
+
+await runStoreContract(t, async () => track(createPostgresStore({ url, schema, max: 4 })))
+
+t.test('postgres: the tables live in the given schema', async (t) => {
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const { rows } = await admin.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema])
+  const tables = rows.map((r: { table_name: string }) => r.table_name)
+  for (const table of ['schema_migrations', 'connections', 'job_runs', 'record_errors', 'traces']) t.ok(tables.includes(table), table)
+})
+
+t.test('postgres: an unreachable server is store.unavailable', async (t) => {
+  const store = track(createPostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test' }))
+  await t.rejects(store.ping(), { code: 'store.unavailable' })
+  await t.rejects(store.migrate(), { code: 'store.unavailable' })
+  await t.rejects(store.getConnection('m'), { code: 'store.unavailable' })
+})
+
+t.test('postgres: a schema name that is not a plain identifier is refused', async (t) => {
+  t.throws(() => createPostgresStore({ url, schema: 'x; DROP TABLE y' }), { code: 'config.invalid' })
+})

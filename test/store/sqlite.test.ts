@@ -1,0 +1,78 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import t from 'tap'
+import { createStore, type Store } from '../../src/store/index.ts'
+import { createSqliteStore } from '../../src/store/sqlite.ts'
+import { runStoreContract } from './contract.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-'))
+// A folder that does not exist yet: the store must create it.
+const path = join(dir, 'nested', 'state.db')
+const opened: Store[] = []
+const track = (store: Store): Store => {
+  opened.push(store)
+  return store
+}
+
+t.teardown(async () => {
+  await Promise.all(opened.map((store) => store.close()))
+  rmSync(dir, { recursive: true, force: true })
+})
+
+await runStoreContract(t, async () => track(createSqliteStore({ path })))
+
+t.test('sqlite: the file is in WAL mode', async (t) => {
+  const db = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => db.close())
+  t.equal(db.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal')
+})
+
+t.test('sqlite: a write blocked by another connection fails with store.busy after busy_timeout', async (t) => {
+  const store = track(createSqliteStore({ path, busyTimeoutMs: 20 }))
+  const holder = new DatabaseSync(path)
+  t.teardown(() => {
+    if (holder.isTransaction) holder.exec('ROLLBACK')
+    holder.close()
+  })
+  holder.exec('BEGIN IMMEDIATE')
+  await t.rejects(store.saveReplayId('m-busy', 'c', 1), { code: 'store.busy' })
+  holder.exec('ROLLBACK')
+  await store.saveReplayId('m-busy', 'c', 1)
+  t.equal(await store.getReplayId('m-busy', 'c'), 1, 'works once the lock is gone')
+})
+
+t.test('sqlite: a file that cannot be opened is store.unavailable', async (t) => {
+  const file = join(dir, 'not-a-folder')
+  writeFileSync(file, 'x')
+  t.throws(() => createSqliteStore({ path: join(file, 'state.db') }), { code: 'store.unavailable' })
+})
+
+t.test('sqlite: :memory: works', async (t) => {
+  const store = track(createSqliteStore({ path: ':memory:' }))
+  t.same((await store.migrate()).applied, [1])
+  await store.saveReplayId('m', 'c', 3)
+  t.equal(await store.getReplayId('m', 'c'), 3)
+})
+
+t.test('createStore picks the backend from the URL', async (t) => {
+  const relativePath = relative(process.cwd(), join(dir, 'relative', 'state.db'))
+  const fromRelative = track(createStore({ url: `sqlite:${relativePath}` }))
+  t.equal(fromRelative.backend, 'sqlite')
+  t.ok(existsSync(join(dir, 'relative', 'state.db')), 'a relative path resolves against the working directory')
+  t.equal(track(createStore({ url: 'sqlite::memory:' })).backend, 'sqlite')
+
+  const pg = track(createStore({ url: 'postgresql://user@127.0.0.1:1/db' }))
+  t.equal(pg.backend, 'postgres')
+  t.equal(track(createStore({ url: 'postgres://user@127.0.0.1:1/db' })).backend, 'postgres')
+
+  t.throws(() => createStore({ url: 'mysql://user:secret@host/db' }), { code: 'store.unsupported-url' })
+  t.throws(() => createStore({ url: 'sqlite:' }), { code: 'store.unsupported-url' })
+  t.throws(() => createStore({ url: '' }), { code: 'store.unsupported-url' })
+  try {
+    createStore({ url: 'mysql://user:secret@host/db' })
+  } catch (err) {
+    t.notMatch((err as Error).message, /secret/, 'the URL is not echoed')
+  }
+})

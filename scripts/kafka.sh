@@ -8,14 +8,16 @@
 #   scripts/kafka.sh status   exit 0 when the broker answers, 1 otherwise
 #   scripts/kafka.sh reset    stop and delete the data folder
 #
-# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HOME_DIR (<project>/.kafka),
-#      KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 seconds).
+# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HOME_DIR (<project>/.kafka: config,
+#      data, logs, pid), KAFKA_LIB_DIR (<project>/.kafka/lib), KAFKA_HEAP (512m),
+#      KAFKA_START_TIMEOUT (90 seconds).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POM="$ROOT/scripts/kafka/pom.xml"
 HOME_DIR="${KAFKA_HOME_DIR:-$ROOT/.kafka}"
-LIB="$HOME_DIR/lib"
+# Jars are shared by every broker home (tests start throw-away brokers with their own home).
+LIB="${KAFKA_LIB_DIR:-$ROOT/.kafka/lib}"
 CONF="$HOME_DIR/config"
 DATA="$HOME_DIR/data"
 LOGS="$HOME_DIR/logs"

@@ -66,6 +66,19 @@ function fail(logger: Logger | null, err: unknown): never {
   process.exit(1)
 }
 
+/**
+ * Node's process warnings go to the JSON log instead of bare stderr text. kafkajs 2.2.4 sets
+ * one timer with a negative delay on Node >= 23 (tulios/kafkajs#1751; Node clamps it to 1 ms,
+ * which is what kafkajs meant), so that one is logged at debug only.
+ */
+function routeProcessWarnings(logger: Logger): void {
+  process.removeAllListeners('warning')
+  process.on('warning', (warning) => {
+    const level = warning.name === 'TimeoutNegativeWarning' ? 'debug' : 'warn'
+    logger[level]({ warning: { name: warning.name, message: warning.message } }, 'node process warning')
+  })
+}
+
 export async function main(): Promise<void> {
   let config: Config
   try {
@@ -74,6 +87,7 @@ export async function main(): Promise<void> {
     fail(null, err)
   }
   const logger = createLogger({ level: config.logLevel })
+  routeProcessWarnings(logger)
 
   let server: RunningServer
   try {

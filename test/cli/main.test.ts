@@ -100,6 +100,7 @@ t.test('serve: migrates, creates topics, answers /readyz, drains on SIGTERM and 
       ...baseEnv,
       LOG_LEVEL: 'info',
       PORT: '0',
+      METRICS_PORT: '0',
       DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`,
       KAFKA_TOPIC_COHORT_EVENTS: `${prefix}.events`,
       KAFKA_TOPIC_SALESFORCE_CHANGES: `${prefix}.changes`,
@@ -126,6 +127,11 @@ t.test('serve: migrates, creates topics, answers /readyz, drains on SIGTERM and 
 
   const ready = await fetch(`${url}/readyz`)
   t.equal(ready.status, 200)
+  t.equal((await fetch(`${url}/metrics`)).status, 404, 'metrics moved off the main listener')
+  const metrics = await fetch(String(listening?.metricsUrl) + '/metrics')
+  t.equal(metrics.status, 200)
+  t.match(await metrics.text(), /process_resident_memory_bytes/)
+  t.notMatch(out, /TimeoutNegativeWarning/, 'node warnings go to the JSON log, not stderr')
 
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'graceful exit')

@@ -25,6 +25,14 @@ export const ErrorCodes = {
   // kafka
   'kafka.unavailable': { status: 503, retriable: true },
   'kafka.produce-failed': { status: 503, retriable: true },
+  // Cohort internal API
+  'cohort.unauthorized': { status: 502, retriable: false },
+  'cohort.not-found': { status: 404, retriable: false },
+  'cohort.rejected': { status: 422, retriable: false },
+  'cohort.rate-limited': { status: 503, retriable: true },
+  'cohort.unavailable': { status: 503, retriable: true },
+  'cohort.invalid-response': { status: 502, retriable: false },
+  'cohort.property-conflict': { status: 422, retriable: false },
 } as const satisfies Record<string, { status: number; retriable: boolean }>
 
 export type ErrorCode = keyof typeof ErrorCodes

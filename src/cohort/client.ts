@@ -1,0 +1,212 @@
+/**
+ * The Cohort internal API client (contracts §4), used by import and reconcile. Every response
+ * is checked with zod. 5xx, 429 (honouring Retry-After) and network failures are retried with
+ * backoff and jitter; 401, 404 and 417 are not. Errors carry a code and their cause.
+ * Connections are reused: Node's fetch keeps them alive in its global pool.
+ */
+import { LRUCache } from 'lru-cache'
+import type { z } from 'zod'
+import type { Secret } from '../config.ts'
+import { AppError, type ErrorCode } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { retry, type RetryOptions } from '../retry.ts'
+import {
+  BatchResponse,
+  ErrorBody,
+  PropertyDefinition,
+  PropertyList,
+  User,
+  UserList,
+  UserPage,
+  type BatchOperation,
+  type BatchResult,
+  type PropertyType,
+} from './schemas.ts'
+
+export const LOOKUP_CHUNK = 1000
+export const BATCH_CHUNK = 500
+export const PAGE_LIMIT = 1000
+
+export interface CohortClientOptions {
+  baseUrl: string
+  token: Secret
+  logger: Logger
+  /** Per attempt. Default 30 000 ms. */
+  timeoutMs?: number
+  /** Passed to the retry helper (retries, delays). Default: 5 retries from 200 ms. */
+  retry?: Pick<RetryOptions, 'retries' | 'minDelayMs' | 'maxDelayMs' | 'maxRetryAfterMs'>
+  /** Property definitions cached per merchant. Default 10 000 merchants, 10 minutes. */
+  propertyCache?: { max?: number; ttlMs?: number }
+}
+
+export interface CohortClient {
+  /** Users with these emails (any number: sent in chunks of 1000). */
+  lookupUsers(merchantId: string, emails: string[]): Promise<User[]>
+  /** A user, or null when Cohort does not know it. */
+  getUser(merchantId: string, userId: string): Promise<User | null>
+  /** Every user of the merchant, page by page. */
+  listUsers(merchantId: string, options?: { pageSize?: number }): AsyncIterable<User>
+  /** Creates and updates with `source: "salesforce"` (sent in chunks of 500); results in order. */
+  batchUsers(merchantId: string, operations: BatchOperation[]): Promise<BatchResult[]>
+  listProperties(merchantId: string): Promise<PropertyDefinition[]>
+  /**
+   * The property `key`, created when missing (once: definitions are cached). An existing
+   * property of another type is a `cohort.property-conflict`.
+   */
+  ensureProperty(merchantId: string, definition: PropertyDefinition): Promise<PropertyDefinition>
+  /** Forget cached definitions (all merchants, or one). */
+  forgetProperties(merchantId?: string): void
+}
+
+const CODE_BY_STATUS: Record<number, ErrorCode> = { 401: 'cohort.unauthorized', 403: 'cohort.unauthorized', 404: 'cohort.not-found', 429: 'cohort.rate-limited' }
+
+function parseRetryAfter(header: string | null): number | undefined {
+  if (header === null) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds
+  const at = Date.parse(header)
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000)
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+export function createCohortClient(options: CohortClientOptions): CohortClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '')
+  const logger = options.logger.child({ component: 'cohort-client' })
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const cache = new LRUCache<string, Map<string, PropertyDefinition>>({ max: options.propertyCache?.max ?? 10_000, ttl: options.propertyCache?.ttlMs ?? 600_000 })
+
+  /** One call, no retry: the answer parsed, or an AppError saying what went wrong. */
+  async function once<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown): Promise<z.infer<S>> {
+    const what = `${method} ${path.split('?')[0]}`
+    let res: Response
+    try {
+      res = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${options.token.reveal()}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+    } catch (err) {
+      throw new AppError('cohort.unavailable', `Cohort ${what} failed: ${(err as Error).message}`, { cause: err })
+    }
+    const text = await res.text().catch(() => '')
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch (err) {
+      if (res.ok) throw new AppError('cohort.invalid-response', `Cohort ${what} answered invalid JSON`, { cause: err })
+    }
+    if (res.ok) {
+      const parsed = schema.safeParse(json)
+      if (!parsed.success) throw new AppError('cohort.invalid-response', `Cohort ${what} answered an unexpected shape: ${parsed.error.issues[0]?.message ?? ''}`, { cause: parsed.error })
+      return parsed.data
+    }
+    const refusal = ErrorBody.safeParse(json)
+    const detail = refusal.success ? `${refusal.data.code}: ${refusal.data.message}` : `HTTP ${res.status}`
+    const cause = refusal.success ? refusal.data : { status: res.status }
+    if (res.status >= 500) throw new AppError('cohort.unavailable', `Cohort ${what} failed: ${detail}`, { cause })
+    const code = CODE_BY_STATUS[res.status] ?? 'cohort.rejected'
+    throw new AppError(code, `Cohort ${what} refused: ${detail}`, { cause, retryAfterSeconds: res.status === 429 ? parseRetryAfter(res.headers.get('retry-after')) ?? 1 : undefined })
+  }
+
+  function call<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    return retry(() => once(method, path, schema, body), {
+      retries: 5,
+      minDelayMs: 200,
+      maxDelayMs: 10_000,
+      ...options.retry,
+      onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, code: (error as AppError).code, reason: (error as Error).message }, 'Cohort call failed, retrying'),
+    })
+  }
+
+  const merchantPath = (merchantId: string) => `/internal/merchants/${encodeURIComponent(merchantId)}`
+
+  async function definitions(merchantId: string, refresh = false): Promise<Map<string, PropertyDefinition>> {
+    const cached = refresh ? undefined : cache.get(merchantId)
+    if (cached) return cached
+    const { data } = await call('GET', `${merchantPath(merchantId)}/user-properties`, PropertyList)
+    const map = new Map(data.map((d) => [d.key, d]))
+    cache.set(merchantId, map)
+    return map
+  }
+
+  function checkType(found: PropertyDefinition, wanted: PropertyType): PropertyDefinition {
+    if (found.type !== wanted) {
+      throw new AppError('cohort.property-conflict', `Cohort property "${found.key}" exists with type ${found.type}, not ${wanted}`, { field: found.key })
+    }
+    return found
+  }
+
+  return {
+    async lookupUsers(merchantId, emails) {
+      const found: User[] = []
+      for (const chunk of chunks(emails, LOOKUP_CHUNK)) {
+        const { data } = await call('POST', `${merchantPath(merchantId)}/users/lookup`, UserList, { emails: chunk })
+        found.push(...data)
+      }
+      return found
+    },
+
+    async getUser(merchantId, userId) {
+      try {
+        return await call('GET', `${merchantPath(merchantId)}/users/${encodeURIComponent(userId)}`, User)
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'cohort.not-found' && (err.cause as { code?: string } | undefined)?.code === 'user.not-found') return null
+        throw err
+      }
+    },
+
+    async *listUsers(merchantId, listOptions = {}) {
+      const limit = Math.min(PAGE_LIMIT, Math.max(1, listOptions.pageSize ?? PAGE_LIMIT))
+      let cursor: string | null = null
+      do {
+        const query: string = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
+        const page: z.infer<typeof UserPage> = await call('GET', `${merchantPath(merchantId)}/users?${query}`, UserPage)
+        yield* page.data
+        cursor = page.nextCursor
+      } while (cursor)
+    },
+
+    async batchUsers(merchantId, operations) {
+      const results: BatchResult[] = []
+      for (const chunk of chunks(operations, BATCH_CHUNK)) {
+        const response = await call('POST', `${merchantPath(merchantId)}/users/batch`, BatchResponse, { source: 'salesforce', operations: chunk })
+        if (response.results.length !== chunk.length) {
+          throw new AppError('cohort.invalid-response', `Cohort batch answered ${response.results.length} results for ${chunk.length} operations`)
+        }
+        results.push(...response.results)
+      }
+      return results
+    },
+
+    async listProperties(merchantId) {
+      return [...(await definitions(merchantId)).values()]
+    },
+
+    async ensureProperty(merchantId, definition) {
+      const known = (await definitions(merchantId)).get(definition.key)
+      if (known) return checkType(known, definition.type)
+      try {
+        const created = await call('POST', `${merchantPath(merchantId)}/user-properties`, PropertyDefinition, definition)
+        ;(await definitions(merchantId)).set(created.key, created)
+        return created
+      } catch (err) {
+        // Someone else created it meanwhile: read it back and check its type.
+        if (!(err instanceof AppError && (err.cause as { code?: string } | undefined)?.code === 'property.already-exists')) throw err
+        const now = (await definitions(merchantId, true)).get(definition.key)
+        if (!now) throw err
+        return checkType(now, definition.type)
+      }
+    },
+
+    forgetProperties(merchantId) {
+      if (merchantId === undefined) cache.clear()
+      else cache.delete(merchantId)
+    },
+  }
+}

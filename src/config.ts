@@ -72,7 +72,8 @@ export type Env = Record<string, string | undefined>
 
 // Fixed dev-only values: published in the repository, so never valid in production.
 const DEV_TOKEN_KEY = `dev:${Buffer.from('salesforce-bridge-dev-key-000000').toString('base64')}`
-const DEV_WEBHOOK_SECRET = `whsec_${Buffer.from('salesforce-bridge-dev-webhook-secret').toString('base64')}`
+/** The dev default of COHORT_WEBHOOK_SECRET, shared with the Cohort stand-in. */
+export const DEV_WEBHOOK_SECRET = `whsec_${Buffer.from('salesforce-bridge-dev-webhook-secret').toString('base64')}`
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 

@@ -16,6 +16,11 @@ export const ErrorCodes = {
   'rate-limited': { status: 429, retriable: true },
   internal: { status: 500, retriable: false },
   unavailable: { status: 503, retriable: true },
+  'settings.invalid': { status: 422, retriable: false },
+  'import-required': { status: 409, retriable: false },
+  // secrets
+  'crypto.unknown-key': { status: 500, retriable: false },
+  'crypto.invalid-ciphertext': { status: 500, retriable: false },
   // state store
   'store.unavailable': { status: 503, retriable: true },
   'store.busy': { status: 503, retriable: true },

@@ -119,7 +119,7 @@ t.test('an admin edit produces exactly one event of the documented shape on the 
   t.equal(event?.key, `${m}:${userId}`)
   t.same(Object.keys(event!.value).sort(), ['email', 'id', 'merchantId', 'occurredAt', 'properties', 'source', 'type', 'userId', 'version'])
   t.match(event?.value, { type: 'user.properties.updated', merchantId: m, userId, email: 'ada@example.com', version: 2, source: 'dashboard', properties: { points: 1200, tier: 'gold' } })
-  t.notOk('points_note' in event?.value.properties, 'an unchanged (already empty) property is not in the event')
+  t.notOk('points_note' in event!.value.properties, 'an unchanged (already empty) property is not in the event')
   t.match(event?.value.id, /^evt_/)
   t.ok(Date.parse(event?.value.occurredAt) >= startedAt - 1000)
 })

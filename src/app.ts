@@ -9,15 +9,25 @@
  */
 import { randomUUID } from 'node:crypto'
 import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
+import { createCohortClient, type CohortClient } from './cohort/index.ts'
 import type { Component } from './component.ts'
 import type { Config } from './config.ts'
+import { createDashboardAuth } from './http/auth.ts'
 import { registerErrorHandling } from './http/errors.ts'
 import { registerHealthRoutes } from './http/health.ts'
 import { createMetricsRegistry, registerMetricsRoute } from './http/metrics.ts'
+import { registerOpenApi } from './http/openapi.ts'
 import type { KafkaClient } from './kafka/index.ts'
 import type { Logger } from './logger.ts'
+import { createMerchantEvents, type MerchantEvents } from './merchant-events.ts'
+import { registerOAuthRoutes } from './oauth/routes.ts'
+import { createTokenCipher } from './oauth/token-cipher.ts'
+import { createSalesforceConnections, type SalesforceConnections } from './salesforce/connections.ts'
+import { createDescribeService } from './salesforce/describe.ts'
+import { registerSettingsRoutes } from './settings/routes.ts'
 import type { Store } from './store/index.ts'
 
 export interface AppDeps {
@@ -28,6 +38,11 @@ export interface AppDeps {
   metrics?: Registry
   /** Started after Kafka when the app is ready, stopped in reverse before it closes. */
   components?: Component[]
+  /** Default: a client of COHORT_API_URL. */
+  cohort?: CohortClient
+  /** Default: made from the config, store and TOKEN_ENCRYPTION_KEYS. */
+  connections?: SalesforceConnections
+  events?: MerchantEvents
 }
 
 declare module 'fastify' {
@@ -36,6 +51,8 @@ declare module 'fastify' {
     store: Store
     kafka: KafkaClient
     metrics: Registry
+    salesforce: SalesforceConnections
+    merchantEvents: MerchantEvents
   }
 }
 
@@ -58,7 +75,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('metrics', metrics)
 
   await app.register(helmet, { global: true })
+  await app.register(rateLimit, { global: false })
   registerErrorHandling(app)
+  await registerOpenApi(app, '0.1.0')
+
+  const cipher = createTokenCipher(config.tokenEncryptionKeys)
+  const events = deps.events ?? createMerchantEvents(deps.logger)
+  const connections = deps.connections ?? createSalesforceConnections({ config, store: deps.store, cipher, logger: deps.logger, events })
+  const cohort = deps.cohort ?? createCohortClient({ baseUrl: config.cohort.apiUrl, token: config.cohort.apiToken, logger: deps.logger })
+  const auth = createDashboardAuth(config.dashboard.jwtSecret)
+  app.decorate('salesforce', connections)
+  app.decorate('merchantEvents', events)
+  registerOAuthRoutes(app, { config, store: deps.store, cipher, connections, auth, events })
+  registerSettingsRoutes(app, { config, store: deps.store, cipher, connections, describe: createDescribeService(connections), cohort, auth, events })
 
   registerHealthRoutes(app, [
     { name: 'store', check: () => deps.store.ping() },

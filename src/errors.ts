@@ -30,6 +30,12 @@ export const ErrorCodes = {
   // kafka
   'kafka.unavailable': { status: 503, retriable: true },
   'kafka.produce-failed': { status: 503, retriable: true },
+  // Salesforce
+  'salesforce.not-connected': { status: 409, retriable: false },
+  'salesforce.needs-reauth': { status: 409, retriable: false },
+  'salesforce.unavailable': { status: 503, retriable: true },
+  'salesforce.rejected': { status: 422, retriable: false },
+  'salesforce.oauth-failed': { status: 502, retriable: false },
   // Cohort internal API
   'cohort.unauthorized': { status: 502, retriable: false },
   'cohort.not-found': { status: 404, retriable: false },

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { z } from 'zod'
 import { buildApp } from '../src/app.ts'
 import { createComponent } from '../src/component.ts'
 import { AppError } from '../src/errors.ts'
@@ -88,7 +89,7 @@ t.test('errors are JSON of the documented shape, with no stack and no secret', a
   app.get('/refused', async () => {
     throw new AppError('conflict', 'already running', { field: 'runId' })
   })
-  app.post('/validated', { schema: { body: { type: 'object', required: ['dryRun'], properties: { dryRun: { type: 'boolean' } } } } }, async () => ({ ok: true }))
+  app.post('/validated', { schema: { body: z.object({ dryRun: z.boolean() }) } }, async () => ({ ok: true }))
 
   const missing = await app.inject('/nope')
   t.equal(missing.statusCode, 404)

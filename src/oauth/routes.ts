@@ -1,0 +1,181 @@
+/**
+ * Connecting a merchant's Salesforce org (contracts §2): the dashboard opens
+ * `/oauth/salesforce/connect` in a pop-up; Salesforce redirects back to
+ * `/oauth/salesforce/callback`, which stores the tokens encrypted and tells the dashboard.
+ * Web-server flow with PKCE (S256) and a one-time `state` bound to the merchant (10 minutes).
+ * Also the disconnect route.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Config } from '../config.ts'
+import { AppError } from '../errors.ts'
+import type { DashboardAuth, Principal } from '../http/auth.ts'
+import type { MerchantEvents } from '../merchant-events.ts'
+import { loginUrlOf, redirectUriOf, tokenContext, type SalesforceConnections } from '../salesforce/connections.ts'
+import type { Store } from '../store/index.ts'
+import { sendPopupPage } from './popup-page.ts'
+import type { TokenCipher } from './token-cipher.ts'
+
+export interface OAuthRouteDeps {
+  config: Config
+  store: Store
+  cipher: TokenCipher
+  connections: SalesforceConnections
+  auth: DashboardAuth
+  events: MerchantEvents
+}
+
+const STATE_TTL_MS = 10 * 60 * 1000
+const SCOPES = 'api refresh_token id'
+
+const stateContext = (state: string) => `oauth-state:${state}`
+
+/** What the identity URL answers (the parts the bridge keeps). */
+const Identity = z.object({ user_id: z.string().min(1), organization_id: z.string().min(1), username: z.string().min(1) })
+
+const ConnectQuery = z.object({
+  merchantId: z.string().min(1).max(128),
+  token: z.string().min(1).optional(),
+  environment: z.enum(['production', 'sandbox']).default('production'),
+})
+
+const CallbackQuery = z.object({
+  code: z.string().optional(),
+  state: z.string().optional(),
+  error: z.string().optional(),
+  error_description: z.string().optional(),
+})
+
+export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
+  const { config, store, cipher, connections } = deps
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+  const fail = (reply: FastifyReply, status: number, code: string) => sendPopupPage(reply, status, config.dashboard.origin, { type: 'salesforce-error', code })
+  const rateLimit = { max: 30, timeWindow: '1 minute' }
+
+  routes.get('/oauth/salesforce/connect', { schema: { querystring: ConnectQuery, tags: ['oauth'] }, config: { rateLimit } }, async (request, reply) => {
+    const { merchantId, token, environment } = request.query
+    let principal: Principal
+    try {
+      if (!token) throw new AppError('auth.missing', 'missing token')
+      principal = await deps.auth.verify(token)
+      if (principal.kind === 'merchant' && principal.merchantId !== merchantId) throw new AppError('auth.forbidden', 'token is for another merchant')
+    } catch (err) {
+      const appErr = err instanceof AppError ? err : new AppError('auth.invalid', 'token is invalid', { cause: err })
+      request.log.warn({ merchantId, code: appErr.code }, 'connect refused')
+      return fail(reply, appErr.status, appErr.code)
+    }
+
+    const state = randomBytes(32).toString('base64url')
+    const verifier = randomBytes(48).toString('base64url')
+    const challenge = createHash('sha256').update(verifier).digest('base64url')
+    await store.saveOAuthState({
+      state,
+      merchantId,
+      environment,
+      codeVerifierEnc: cipher.encrypt(verifier, stateContext(state)),
+      actor: principal.actor,
+      expiresAt: new Date(Date.now() + STATE_TTL_MS),
+    })
+    const url = new URL(`${loginUrlOf(config, environment)}/services/oauth2/authorize`)
+    url.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: config.salesforce.clientId,
+      redirect_uri: redirectUriOf(config),
+      scope: SCOPES,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      prompt: 'login consent',
+    }).toString()
+    return reply.code(302).header('cache-control', 'no-store').redirect(url.toString())
+  })
+
+  routes.get('/oauth/salesforce/callback', { schema: { querystring: CallbackQuery, tags: ['oauth'] }, config: { rateLimit } }, async (request, reply) => {
+    const { code, state, error } = request.query
+    const pending = state ? await store.takeOAuthState(state) : null
+    if (!pending) {
+      request.log.warn('callback with an unknown, used or expired state')
+      return fail(reply, 400, 'invalid-state')
+    }
+    const log = request.log.child({ merchantId: pending.merchantId })
+    if (error || !code) {
+      log.warn({ error }, 'Salesforce did not authorise the connection')
+      return fail(reply, 400, error === 'access_denied' ? 'access-denied' : 'authorization-failed')
+    }
+
+    const verifier = cipher.decrypt(pending.codeVerifierEnc, stateContext(pending.state))
+    let token: { access_token: string; refresh_token?: string; instance_url: string; id: string }
+    try {
+      token = await connections.oauth2(pending.environment).requestToken(code, { code_verifier: verifier })
+    } catch (err) {
+      log.warn({ error: (err as Error).name }, 'code exchange failed')
+      return fail(reply, 400, (err as Error).name === 'invalid_grant' ? 'invalid-grant' : 'token-exchange-failed')
+    }
+    if (!token.refresh_token) {
+      log.warn('Salesforce returned no refresh token (the connected app needs the refresh_token scope)')
+      return fail(reply, 400, 'no-refresh-token')
+    }
+
+    let identity: z.infer<typeof Identity>
+    try {
+      const res = await fetch(token.id, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' }, signal: AbortSignal.timeout(15_000) })
+      identity = Identity.parse(await res.json())
+    } catch (err) {
+      log.warn({ reason: (err as Error).message }, 'identity lookup failed')
+      return fail(reply, 502, 'identity-failed')
+    }
+
+    const merchantId = pending.merchantId
+    const previous = await store.getConnection(merchantId)
+    // Another org: nothing synced with the old one applies any more. The same org resumes.
+    if (previous && previous.orgId !== identity.organization_id) await store.clearMerchantSyncState(merchantId)
+    const now = new Date()
+    await store.saveConnection({
+      merchantId,
+      state: 'connected',
+      environment: pending.environment,
+      orgId: identity.organization_id,
+      userId: identity.user_id,
+      username: identity.username,
+      instanceUrl: token.instance_url.replace(/\/+$/, ''),
+      accessTokenEnc: cipher.encrypt(token.access_token, tokenContext(merchantId, 'access')),
+      refreshTokenEnc: cipher.encrypt(token.refresh_token, tokenContext(merchantId, 'refresh')),
+      tokenKeyId: cipher.currentKeyId,
+      connectedAt: now,
+      updatedAt: now,
+    })
+    connections.evict(merchantId)
+    await store.appendAudit({
+      merchantId,
+      actor: pending.actor,
+      action: 'connection.connected',
+      details: { orgId: identity.organization_id, username: identity.username, environment: pending.environment, sameOrg: previous?.orgId === identity.organization_id },
+    })
+    await deps.events.emit('connected', merchantId)
+    log.info({ orgId: identity.organization_id }, 'Salesforce connected')
+    return sendPopupPage(reply, 200, config.dashboard.origin, { type: 'salesforce-connected', merchantId })
+  })
+}
+
+/** Disconnect: stop the merchant's work, revoke at Salesforce, delete the tokens; keep the rest. */
+export async function disconnectMerchant(deps: Omit<OAuthRouteDeps, 'auth'>, merchantId: string, actor: string, log: FastifyInstance['log']): Promise<void> {
+  const { store, cipher, connections } = deps
+  const stored = await store.getConnection(merchantId)
+  if (!stored || (!stored.refreshTokenEnc && !stored.accessTokenEnc)) throw new AppError('not-found', `merchant ${merchantId} has no Salesforce connection`)
+  await deps.events.emit('disconnected', merchantId)
+  connections.evict(merchantId)
+  let revoked = false
+  const tokenEnc = stored.refreshTokenEnc ?? stored.accessTokenEnc
+  const kind = stored.refreshTokenEnc ? 'refresh' : 'access'
+  try {
+    await connections.oauth2(stored.environment).revokeToken(cipher.decrypt(tokenEnc!, tokenContext(merchantId, kind)))
+    revoked = true
+  } catch (err) {
+    // The tokens are deleted here either way; an unrevoked token dies at its own expiry.
+    log.warn({ merchantId, reason: (err as Error).message }, 'revocation at Salesforce failed')
+  }
+  await store.clearConnectionTokens(merchantId)
+  await store.appendAudit({ merchantId, actor, action: 'connection.disconnected', details: { orgId: stored.orgId, revoked } })
+}

@@ -49,7 +49,7 @@ export function createSalesforceConnections(deps: SalesforceConnectionsDeps): Sa
   const { config, store, cipher } = deps
   const logger = deps.logger.child({ component: 'salesforce-connections' })
   const cache = new Map<string, Connection>()
-  const refreshing = new Map<string, Promise<string>>()
+  const refreshing = new Map<string, Promise<{ accessToken: string; response: TokenResponse }>>()
 
   const oauth2 = (environment: SalesforceEnvironment) =>
     new OAuth2({
@@ -104,13 +104,11 @@ export function createSalesforceConnections(deps: SalesforceConnectionsDeps): Sa
 
   /** Single-flight: concurrent callers for one merchant share one token request. */
   function refreshOnce(merchantId: string): Promise<{ accessToken: string; response: TokenResponse }> {
-    let pending = refreshing.get(merchantId) as Promise<never> | undefined
-    if (!pending) {
-      const started = doRefresh(merchantId).finally(() => refreshing.delete(merchantId))
-      refreshing.set(merchantId, started as Promise<never>)
-      return started
-    }
-    return pending
+    const pending = refreshing.get(merchantId)
+    if (pending) return pending
+    const started = doRefresh(merchantId).finally(() => refreshing.delete(merchantId))
+    refreshing.set(merchantId, started)
+    return started
   }
 
   async function build(merchantId: string): Promise<Connection> {

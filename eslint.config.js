@@ -1,5 +1,6 @@
 // Lint rules: typescript-eslint's recommended set plus the habits of docs/style.md.
 import js from '@eslint/js'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -7,11 +8,16 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', fetch: 'readonly', structuredClone: 'readonly' } },
+    languageOptions: { globals: globals.node },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': ['error', { selector: 'ThrowStatement > Literal', message: 'Throw an AppError with a code, never a string.' }],
     },
+  },
+  {
+    // The dashboard stand-in's page runs in the browser.
+    files: ['sandbox/dashboard/public/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     // Tests read JSON bodies of many shapes; typing each one would add noise, not safety.

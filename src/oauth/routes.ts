@@ -110,8 +110,10 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     try {
       token = await connections.oauth2(pending.environment).requestToken(code, { code_verifier: verifier })
     } catch (err) {
-      log.warn({ error: (err as Error).name }, 'code exchange failed')
-      return fail(reply, 400, (err as Error).name === 'invalid_grant' ? 'invalid-grant' : 'token-exchange-failed')
+      const name = (err as Error).name
+      log.warn({ error: name }, 'code exchange failed')
+      // Salesforce's OAuth error names (invalid_grant, invalid_request, invalid_client, …) reach the dashboard as codes.
+      return fail(reply, 400, /^[a-z_]{3,40}$/.test(name) && name !== 'error' ? name.replace(/_/g, '-') : 'token-exchange-failed')
     }
     if (!token.refresh_token) {
       log.warn('Salesforce returned no refresh token (the connected app needs the refresh_token scope)')

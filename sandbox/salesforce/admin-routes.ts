@@ -1,0 +1,183 @@
+/**
+ * The admin API of contracts §7 (JSON, no auth, loopback only): reset, records as the UI user
+ * (`?org=2` for org 2), faults and stats. Errors are `{ error: { code, message } }`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { createRecords, lookup, updateRecords } from './dml.ts'
+import { SalesforceApiError } from './errors.ts'
+import { FaultSchema, type Fault, type FaultBook } from './faults.ts'
+import type { ApiUsage } from './limits.ts'
+import { findSObject, type SObjectDef } from './metadata.ts'
+import type { OAuthState } from './oauth.ts'
+import { getOrg, ORGS, type Org } from './orgs.ts'
+import { readRecord } from './read.ts'
+import type { Caller, RecordStore } from './records.ts'
+import { LATEST_VERSION } from './api.ts'
+
+export interface AdminDeps {
+  store: RecordStore
+  oauth: OAuthState
+  usage: ApiUsage
+  faults: FaultBook
+  reset(): void
+  /** Part 2 fills these in. */
+  streamingClients(): number
+  eventsPublished(): number
+}
+
+/** Seeding a million records goes through this route, so it takes large bodies. */
+const SEED_BODY_LIMIT = 1024 * 1024 * 1024
+
+const CreateBody = z.object({ records: z.array(z.record(z.string(), z.unknown())).min(1), events: z.boolean().default(true) })
+const UpdateBody = z.object({ fields: z.record(z.string(), z.unknown()) })
+const PageQuery = z.object({
+  offset: z.coerce.number<string>().int().min(0).default(0),
+  limit: z.coerce.number<string>().int().min(1).max(10_000).default(100),
+  deleted: z.enum(['true', 'false']).default('false'),
+})
+
+class AdminError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly details: unknown
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.details = details
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  throw new AdminError(400, 'invalid-request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`)
+}
+
+const isLoopback = (address: string | undefined) =>
+  address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address?.startsWith('127.') === true
+
+/** Apply the faults that act at once; the others wait in the book for matching calls. */
+export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults'>): { queued: boolean; affected?: number } {
+  if (fault.kind === 'expire-tokens') return { queued: false, affected: deps.oauth.expireAccessTokens(fault.org ? getOrg(fault.org).id : undefined) }
+  if (fault.kind === 'revoke-refresh-token') return { queued: false, affected: deps.oauth.revokeRefreshTokens({ token: fault.token, username: fault.username }) }
+  deps.faults.add(fault)
+  return { queued: true }
+}
+
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { store } = deps
+
+  app.register(async (admin) => {
+    admin.addHook('onRequest', async (request) => {
+      if (!isLoopback(request.socket.remoteAddress)) throw new AdminError(403, 'forbidden', 'the admin API answers loopback callers only')
+    })
+    admin.setErrorHandler((err, _request, reply: FastifyReply) => {
+      if (err instanceof AdminError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } })
+      if (err instanceof SalesforceApiError) return reply.code(400).send({ error: { code: err.errorCode, message: err.message } })
+      const status = (err as { statusCode?: number }).statusCode ?? 500
+      return reply.code(status).send({ error: { code: status < 500 ? 'invalid-request' : 'internal', message: (err as Error).message } })
+    })
+
+    const orgOf = (request: FastifyRequest): Org => {
+      const org = (request.query as { org?: string }).org
+      if (org === undefined || org === '1') return ORGS[0]!
+      if (org === '2') return ORGS[1]!
+      throw new AdminError(400, 'invalid-request', 'org must be 1 or 2')
+    }
+    const objectOf = (request: FastifyRequest): SObjectDef => {
+      const def = findSObject((request.params as { object: string }).object)
+      if (!def) throw new AdminError(404, 'not-found', `unknown object ${(request.params as { object: string }).object}`)
+      return def
+    }
+    const uiCaller = (org: Org): Caller => ({ user: org.uiUser, kind: 'ui' })
+    const recordOf = (request: FastifyRequest, org: Org, def: SObjectDef, allowDeleted = false) => {
+      const found = lookup(store, org, def.name, (request.params as { id: string }).id)
+      if ('error' in found) {
+        if (allowDeleted && found.error.statusCode === 'ENTITY_IS_DELETED' && found.id) return store.find(org, def.name, found.id)!
+        throw new AdminError(found.error.statusCode === 'MALFORMED_ID' ? 400 : 404, found.error.statusCode, found.error.message)
+      }
+      return found.record
+    }
+
+    admin.post('/__sandbox/reset', async () => {
+      deps.reset()
+      return { ok: true }
+    })
+
+    admin.post('/__sandbox/records/:object', { bodyLimit: SEED_BODY_LIMIT }, async (request, reply) => {
+      const org = orgOf(request)
+      const def = objectOf(request)
+      const body = parse(CreateBody, request.body)
+      const tx = store.begin(org, uiCaller(org), { publish: body.events })
+      const results = createRecords(tx, body.records.map((r) => ({ type: def.name, body: r })), { allOrNone: true, admin: true })
+      const failed = results.findIndex((r) => !r.success || r.errors.length > 0)
+      if (failed >= 0 && results.some((r) => r.errors.some((e) => e.statusCode !== 'ALL_OR_NONE_OPERATION_ROLLED_BACK'))) {
+        const index = results.findIndex((r) => r.errors.some((e) => e.statusCode !== 'ALL_OR_NONE_OPERATION_ROLLED_BACK'))
+        throw new AdminError(400, results[index]!.errors[0]!.statusCode, `records[${index}]: ${results[index]!.errors[0]!.message}`, { index, errors: results[index]!.errors })
+      }
+      return reply.code(201).send({ ids: results.map((r) => r.id) })
+    })
+
+    admin.patch('/__sandbox/records/:object/:id', async (request, reply) => {
+      const org = orgOf(request)
+      const def = objectOf(request)
+      const record = recordOf(request, org, def)
+      const body = parse(UpdateBody, request.body)
+      const [result] = updateRecords(store, org, store.begin(org, uiCaller(org)), [{ type: def.name, id: record.id, body: body.fields }], { allOrNone: true, admin: true })
+      if (!result?.success) throw new AdminError(400, result!.errors[0]!.statusCode, result!.errors[0]!.message, { errors: result!.errors })
+      return reply.code(200).send({ id: record.id })
+    })
+
+    admin.delete('/__sandbox/records/:object/:id', async (request) => {
+      const org = orgOf(request)
+      const def = objectOf(request)
+      const record = recordOf(request, org, def)
+      store.begin(org, uiCaller(org)).delete(def, record)
+      return { id: record.id }
+    })
+
+    admin.post('/__sandbox/records/:object/:id/undelete', async (request) => {
+      const org = orgOf(request)
+      const def = objectOf(request)
+      const record = recordOf(request, org, def, true)
+      if (!record.deleted) throw new AdminError(409, 'UNDELETE_FAILED', 'entity is not in the recycle bin')
+      store.begin(org, uiCaller(org)).undelete(def, record)
+      return { id: record.id }
+    })
+
+    admin.get('/__sandbox/records/:object', async (request) => {
+      const org = orgOf(request)
+      const def = objectOf(request)
+      const q = parse(PageQuery, request.query)
+      const withDeleted = q.deleted === 'true'
+      const records: Record<string, unknown>[] = []
+      let total = 0
+      for (const r of store.table(org, def.name).values()) {
+        if (r.deleted && !withDeleted) continue
+        if (total >= q.offset && records.length < q.limit) records.push(readRecord(def, r, LATEST_VERSION))
+        total++
+      }
+      return { records, total }
+    })
+
+    admin.post('/__sandbox/faults', async (request, reply) => {
+      const fault = parse(FaultSchema, request.body)
+      const outcome = applyFault(fault, deps)
+      return reply.code(201).send({ fault, ...outcome })
+    })
+    admin.get('/__sandbox/faults', async () => ({ faults: deps.faults.pending() }))
+    admin.delete('/__sandbox/faults', async () => {
+      deps.faults.clear()
+      return { ok: true }
+    })
+
+    admin.get('/__sandbox/stats', async () => ({
+      apiCalls: deps.usage.stats(),
+      cometd: { clients: deps.streamingClients() },
+      events: { published: deps.eventsPublished() },
+    }))
+  })
+}

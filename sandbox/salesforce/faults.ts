@@ -1,0 +1,67 @@
+/**
+ * Fault injection for the REST API. A fault applies to the next `count` API calls whose
+ * "METHOD /path" matches `match` (a substring, or a regular expression written `/…/flags`;
+ * every API call when omitted). `expire-tokens` and `revoke-refresh-token` act at once.
+ */
+import { z } from 'zod'
+
+export const FAULT_KINDS = [
+  'http-503', 'http-500', 'request-limit-exceeded', 'unable-to-lock-row', 'latency', 'expire-tokens', 'revoke-refresh-token',
+] as const
+
+export const FaultSchema = z.object({
+  kind: z.enum(FAULT_KINDS),
+  count: z.number().int().min(1).max(1_000_000).default(1),
+  match: z.string().min(1).optional(),
+  /** latency: added delay before the call is answered. Default 1000. */
+  latencyMs: z.number().int().min(0).max(120_000).default(1000),
+  /** unable-to-lock-row: how many records of each matching write fail (default: all). */
+  records: z.number().int().min(1).optional(),
+  /** expire-tokens: only this org (1 or 2). */
+  org: z.union([z.literal(1), z.literal(2)]).optional(),
+  /** revoke-refresh-token: this refresh token, or every refresh token of this username (default: all). */
+  token: z.string().min(1).optional(),
+  username: z.string().min(1).optional(),
+})
+
+export type FaultInput = z.input<typeof FaultSchema>
+export type Fault = z.infer<typeof FaultSchema>
+
+export interface FaultBook {
+  add(fault: Fault): void
+  /** The fault for this call, if any, counting it down. */
+  take(method: string, path: string): Fault | null
+  pending(): Fault[]
+  clear(): void
+}
+
+function matcher(match: string | undefined): (call: string) => boolean {
+  if (match === undefined) return () => true
+  const re = /^\/(.+)\/([a-z]*)$/.exec(match)
+  if (re) {
+    const regex = new RegExp(re[1]!, re[2])
+    return (call) => regex.test(call)
+  }
+  return (call) => call.includes(match)
+}
+
+export function createFaultBook(): FaultBook {
+  let faults: { fault: Fault; test: (call: string) => boolean }[] = []
+  return {
+    add(fault) {
+      faults.push({ fault: { ...fault }, test: matcher(fault.match) })
+    },
+    take(method, path) {
+      const call = `${method} ${path}`
+      const entry = faults.find((f) => f.test(call))
+      if (!entry) return null
+      entry.fault.count--
+      if (entry.fault.count <= 0) faults = faults.filter((f) => f !== entry)
+      return entry.fault
+    },
+    pending: () => faults.map((f) => ({ ...f.fault })),
+    clear() {
+      faults = []
+    },
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The local Salesforce stand-in (contracts §7): OAuth 2.0 web-server flow, REST API
+ * (describe, SOQL, sObject Collections, limits) and the admin API, for two orgs, in memory.
+ * `createSalesforceSandbox()` builds it; `start()` listens (default http://127.0.0.1:8081).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { registerAdminRoutes, applyFault } from './admin-routes.ts'
+import { registerRestApi } from './api.ts'
+import { FaultSchema, createFaultBook, type FaultInput } from './faults.ts'
+import { createApiUsage } from './limits.ts'
+import { createOAuthState } from './oauth.ts'
+import { registerOAuthRoutes } from './oauth-routes.ts'
+import { CONNECTED_APP, ORGS } from './orgs.ts'
+import { createQueryCursors } from './query-routes.ts'
+import { createRecordStore, type ChangeListener, type RecordStore } from './records.ts'
+
+export type { ChangeEvent, ChangeListener, Caller, ChangeType } from './records.ts'
+export { FAULT_KINDS } from './faults.ts'
+
+export interface SalesforceSandboxOptions {
+  /** Default 8081; 0 = a random free port. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Request and lifecycle logs; none when omitted or false. */
+  logger?: Logger | false
+  /** Access-token lifetime. Default 7200 (2 hours). */
+  tokenTtlSeconds?: number
+  /** `DailyApiRequests` allocation of each org. Default 100000. */
+  dailyApiRequests?: number
+}
+
+export interface SalesforceSandbox {
+  /** Base URL once started, e.g. http://127.0.0.1:8081 (login URL and instance URL alike). */
+  readonly url: string
+  /** Listen; returns the URL. Idempotent. */
+  start(): Promise<string>
+  /** Stop listening (state is kept; `start` again serves it). Idempotent. */
+  stop(): Promise<void>
+  /** Same as `POST /__sandbox/reset`: empty both orgs, clear faults, counters and cursors. */
+  reset(): void
+  /** Same as `POST /__sandbox/faults`. */
+  addFault(fault: FaultInput): void
+  /** Committed record changes (the hook part 2's CDC publisher uses). Returns the unsubscribe. */
+  onChange(listener: ChangeListener): () => void
+  /** The record store, for in-process tests and part 2. */
+  readonly store: RecordStore
+}
+
+/** Seeded credentials, for the `npm run sandbox` banner. */
+export const SANDBOX_CREDENTIALS: {
+  clientId: string
+  clientSecret: string
+  users: { username: string; password: string; org: 1 | 2; role: string }[]
+} = {
+  clientId: CONNECTED_APP.clientId,
+  clientSecret: CONNECTED_APP.clientSecret,
+  users: ORGS.flatMap((org) => org.users.map((u) => ({
+    username: u.username, password: u.password, org: org.number, role: u.role === 'api' ? 'API user' : 'UI user',
+  }))),
+}
+
+export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}): SalesforceSandbox {
+  const port = options.port ?? 8081
+  const host = options.host ?? '127.0.0.1'
+  const store = createRecordStore()
+  const oauth = createOAuthState({ tokenTtlSeconds: options.tokenTtlSeconds ?? 7200 })
+  const usage = createApiUsage({ dailyApiRequests: options.dailyApiRequests ?? 100_000 })
+  const faults = createFaultBook()
+  const cursors = createQueryCursors()
+  const reset = () => {
+    store.reset()
+    usage.reset()
+    faults.clear()
+    cursors.clear()
+  }
+
+  let url = ''
+  let app: FastifyInstance | null = null
+  let starting: Promise<string> | null = null
+  let stopping: Promise<void> | null = null
+
+  const build = (): FastifyInstance => {
+    const instance: FastifyInstance = options.logger
+      ? (Fastify({ loggerInstance: options.logger as FastifyBaseLogger }) as unknown as FastifyInstance)
+      : Fastify({ logger: false })
+    instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)))
+    })
+    registerOAuthRoutes(instance, { oauth })
+    registerRestApi(instance, { store, oauth, usage, faults, cursors, streamingClients: () => 0 })
+    registerAdminRoutes(instance, { store, oauth, usage, faults, reset, streamingClients: () => 0, eventsPublished: () => 0 })
+    return instance
+  }
+
+  return {
+    get url() {
+      return url
+    },
+    store,
+    reset,
+    addFault: (fault) => void applyFault(FaultSchema.parse(fault), { oauth, faults }),
+    onChange: (listener) => store.onChange(listener),
+    start() {
+      starting ??= (async () => {
+        await stopping
+        app = build()
+        await app.listen({ port, host })
+        const address = app.server.address()
+        const actualPort = typeof address === 'object' && address ? address.port : port
+        url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`
+        if (options.logger) options.logger.info({ url }, `Salesforce stand-in listening at ${url}`)
+        return url
+      })()
+      return starting
+    },
+    async stop() {
+      if (!starting) return stopping ?? undefined
+      const wasStarting = starting
+      stopping = (async () => {
+        await wasStarting.catch(() => undefined)
+        await app?.close()
+        app = null
+      })()
+      starting = null
+      await stopping
+    },
+  }
+}

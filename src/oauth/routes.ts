@@ -53,6 +53,11 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
   const routes = app.withTypeProvider<ZodTypeProvider>()
   const fail = (reply: FastifyReply, status: number, code: string) => sendPopupPage(reply, status, config.dashboard.origin, { type: 'salesforce-error', code })
   const rateLimit = { max: 30, timeWindow: '1 minute' }
+  // The pop-up must keep its opener through the trip to Salesforce and back, or it cannot
+  // post the result to the dashboard: no Cross-Origin-Opener-Policy isolation on these routes.
+  routes.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/oauth/salesforce/')) void reply.header('cross-origin-opener-policy', 'unsafe-none')
+  })
 
   routes.get('/oauth/salesforce/connect', { schema: { querystring: ConnectQuery, tags: ['oauth'] }, config: { rateLimit } }, async (request, reply) => {
     const { merchantId, token, environment } = request.query

@@ -78,7 +78,9 @@ async function loadFields(object) {
     return label
   }))
   const exp = state.status.export
-  $('export-id-field').replaceChildren(...state.fields.filter((f) => f.updateable && (f.type === 'string' || f.type === 'textarea')).map((f) => option(f.name, `${f.label} (${f.name})`, f.name === exp.cohortUserIdField)))
+  const idFields = state.fields.filter((f) => f.updateable && (f.type === 'string' || f.type === 'textarea'))
+  const idChoice = exp.cohortUserIdField ?? idFields.find((f) => /cohort.*user.*id/i.test(f.name))?.name
+  $('export-id-field').replaceChildren(...idFields.map((f) => option(f.name, `${f.label} (${f.name})`, f.name === idChoice)))
   renderMappings(exp.mappings ?? [])
 }
 

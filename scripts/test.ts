@@ -1,12 +1,13 @@
 /**
  * `npm test`: type check, lint, then the tap suite (unit + integration) against a real Kafka
  * broker (started here when none answers at TEST_KAFKA_BROKERS, stopped again at the end)
- * and the local PostgreSQL server. Ends with one line `N passed, N failed`.
+ * and the local PostgreSQL server; installs Debian's Chromium for the browser test when it is
+ * missing. Ends with one line `N passed, N failed`.
  *
  * Extra arguments go to tap: `npm test -- test/config.test.ts`.
  */
 import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureKafka, ROOT, run } from './lib/local-stack.ts'
 
@@ -48,6 +49,9 @@ async function main(): Promise<number> {
     await step('type check', bin('tsc'), ['--noEmit'])
     await step('lint', bin('eslint'), ['.'])
   }
+
+  // The browser test needs Debian's Chromium; install it when missing so one command does all set-up.
+  if (!existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) await step('install Chromium', 'bash', ['scripts/install-chromium.sh'])
 
   process.stdout.write('\n# test suite\n')
   const kafka = await ensureKafka(process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092')

@@ -113,10 +113,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const body = parse(CreateBody, request.body)
       const tx = store.begin(org, uiCaller(org), { publish: body.events })
       const results = createRecords(tx, body.records.map((r) => ({ type: def.name, body: r })), { allOrNone: true, admin: true })
-      const failed = results.findIndex((r) => !r.success || r.errors.length > 0)
-      if (failed >= 0 && results.some((r) => r.errors.some((e) => e.statusCode !== 'ALL_OR_NONE_OPERATION_ROLLED_BACK'))) {
-        const index = results.findIndex((r) => r.errors.some((e) => e.statusCode !== 'ALL_OR_NONE_OPERATION_ROLLED_BACK'))
-        throw new AdminError(400, results[index]!.errors[0]!.statusCode, `records[${index}]: ${results[index]!.errors[0]!.message}`, { index, errors: results[index]!.errors })
+      // All or none: the first record with its own error explains the refusal.
+      const index = results.findIndex((r) => r.errors.some((e) => e.statusCode !== 'ALL_OR_NONE_OPERATION_ROLLED_BACK'))
+      if (index >= 0) {
+        const errors = results[index]!.errors
+        throw new AdminError(400, errors[0]!.statusCode, `records[${index}]: ${errors[0]!.message}`, { index, errors })
       }
       return reply.code(201).send({ ids: results.map((r) => r.id) })
     })

@@ -85,6 +85,16 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
     const instance: FastifyInstance = options.logger
       ? (Fastify({ loggerInstance: options.logger as FastifyBaseLogger }) as unknown as FastifyInstance)
       : Fastify({ logger: false })
+    // Clients send `Content-Type: application/json` on bodiless DELETEs too; accept that.
+    instance.removeContentTypeParser('application/json')
+    instance.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+      if (body === '') return done(null, undefined)
+      try {
+        done(null, JSON.parse(body as string))
+      } catch (err) {
+        done(Object.assign(err as Error, { statusCode: 400 }), undefined)
+      }
+    })
     instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)))
     })

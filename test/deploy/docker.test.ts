@@ -47,6 +47,10 @@ t.test('Dockerfile: multi-stage on Node 24 slim, production, non-root, serves th
   t.ok(final.some((s) => s.op === 'COPY' && /--from=deps/.test(s.args)), 'production dependencies come from the first stage')
   t.ok(steps.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)), 'dev dependencies left out')
   t.match(final.find((s) => s.op === 'CMD')?.args ?? '', /bin\/salesforce-bridge\.js", "serve"/)
+  t.match(lastFrom >= 0 ? froms.at(-1)?.args : '', / AS runtime$/, 'the service is the default (last) target')
+  const sandbox = steps.slice(steps.findIndex((s) => s.op === 'FROM' && / AS sandbox$/.test(s.args)), lastFrom)
+  t.ok(sandbox.some((s) => s.op === 'COPY' && s.args.includes('sandbox')), 'a sandbox target carries the stand-ins')
+  t.match(sandbox.find((s) => s.op === 'CMD')?.args ?? '', /sandbox\/main\.ts/)
   t.ok(final.some((s) => s.op === 'HEALTHCHECK' && /\/healthz/.test(s.args)))
   for (const path of ['bin', 'src', 'package.json']) {
     t.ok(final.some((s) => s.op === 'COPY' && s.args.includes(path)), `copies ${path}`)
@@ -56,10 +60,13 @@ t.test('Dockerfile: multi-stage on Node 24 slim, production, non-root, serves th
   t.match(ignored, /\.kafka/)
 })
 
-t.test('docker-compose.yml: official Kafka image in KRaft mode, PostgreSQL, the bridge', async (t) => {
-  const compose = parse(read('docker-compose.yml')) as { services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string>; depends_on?: Record<string, unknown> }> }
-  const { kafka, postgres, bridge } = compose.services
-  t.ok(kafka && postgres && bridge, 'three services')
+t.test('docker-compose.yml: official Kafka image in KRaft mode, PostgreSQL, the bridge, the stand-ins', async (t) => {
+  const compose = parse(read('docker-compose.yml')) as { services: Record<string, { image?: string; build?: { target?: string }; environment?: Record<string, string>; depends_on?: Record<string, unknown>; network_mode?: string }> }
+  const { kafka, postgres, bridge, sandbox } = compose.services
+  t.ok(kafka && postgres && bridge && sandbox, 'four services')
+  t.equal(sandbox!.build?.target, 'sandbox')
+  t.equal(bridge!.build?.target, 'runtime')
+  t.ok(Object.values(compose.services).every((s) => s.network_mode === 'host'), 'one address for the browser and the bridge')
 
   const pinned = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(read('scripts/kafka/pom.xml'))?.[1]
   t.equal(kafka!.image, `apache/kafka:${pinned}`, 'same Kafka version as the local broker')
@@ -71,11 +78,13 @@ t.test('docker-compose.yml: official Kafka image in KRaft mode, PostgreSQL, the 
   }
   t.match(postgres!.image, /^postgres:\d+/)
   t.ok(bridge!.build, 'bridge built from the Dockerfile')
-  t.same(Object.keys(bridge!.depends_on ?? {}).sort(), ['kafka', 'postgres'])
+  t.same(Object.keys(bridge!.depends_on ?? {}).sort(), ['kafka', 'postgres', 'sandbox'])
 
   // The bridge's environment, with compose's defaults filled in, must be a valid production config.
   const env = Object.fromEntries(Object.entries(bridge!.environment ?? {}).map(([k, v]) => [k, interpolateDefaults(String(v))]))
   const config = loadConfig({ NODE_ENV: 'production', ...env })
-  t.same(config.kafka.brokers, ['kafka:9092'])
-  t.match(config.databaseUrl, /^postgres:\/\/.+@postgres:5432\//)
+  t.same(config.kafka.brokers, [String(kenv.KAFKA_ADVERTISED_LISTENERS).replace('PLAINTEXT://', '')])
+  t.match(config.databaseUrl, /^postgres:\/\/.+@127\.0\.0\.1:5433\//)
+  t.equal(config.salesforce.loginUrl, 'http://127.0.0.1:8081', 'the Salesforce stand-in')
+  t.equal(config.dashboard.jwtSecret.reveal(), interpolateDefaults(String(sandbox!.environment?.DASHBOARD_JWT_SECRET)), 'the dashboard stand-in signs with the bridge\'s secret')
 })

@@ -117,6 +117,20 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   }
 
   let connected = false
+
+  async function ping(timeoutMs = 3000): Promise<void> {
+    probeAdmin ??= probe.admin()
+    const client = probeAdmin
+    try {
+      await withTimeout((async () => {
+        await client.connect()
+        await client.describeCluster()
+      })(), timeoutMs, 'ping')
+    } catch (err) {
+      if (err instanceof AppError) throw err
+      throw unavailable(err, 'ping')
+    }
+  }
   let reconnect: { controller: AbortController; done: Promise<void> } | undefined
 
   async function connectOnce(): Promise<void> {
@@ -155,6 +169,8 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       probeAdmin ??= probe.admin()
       producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 })
       try {
+        // A fast probe first: kafkajs's own connect retries take many seconds when nothing answers.
+        await ping(3000)
         await connectOnce()
       } catch (err) {
         logger.warn({ reason: (err as Error).message }, 'Kafka not reachable at start; retrying in the background')
@@ -176,19 +192,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   return {
     ...lifecycle,
 
-    async ping(timeoutMs = 3000) {
-      probeAdmin ??= probe.admin()
-      const client = probeAdmin
-      try {
-        await withTimeout((async () => {
-          await client.connect()
-          await client.describeCluster()
-        })(), timeoutMs, 'ping')
-      } catch (err) {
-        if (err instanceof AppError) throw err
-        throw unavailable(err, 'ping')
-      }
-    },
+    ping,
 
     ensureTopics,
 

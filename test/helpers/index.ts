@@ -3,7 +3,9 @@
  * read back, and the addresses of the real Kafka broker and PostgreSQL server the suite uses.
  */
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
+import pg from 'pg'
 import { loadConfig, type Config, type Env } from '../../src/config.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 
@@ -55,5 +57,27 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+/** Drop a test's PostgreSQL schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: postgresUrl })
+  await admin.connect()
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  } finally {
+    await admin.end()
   }
 }

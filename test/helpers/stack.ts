@@ -5,11 +5,9 @@
  * the test.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import pg from 'pg'
 import type { Test } from 'tap'
 import { createCohortSandbox, type CohortSandbox } from '../../sandbox/cohort/index.ts'
 import { mintDashboardToken } from '../../sandbox/dashboard/token.ts'
@@ -18,32 +16,12 @@ import { buildApp } from '../../src/app.ts'
 import type { Config, Env } from '../../src/config.ts'
 import { createKafkaClient } from '../../src/kafka/index.ts'
 import { createStore, type Store } from '../../src/store/index.ts'
-import { createLogSink, kafkaBrokers, postgresUrl, randomName, testConfig, type LogSink } from './index.ts'
+import { createLogSink, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, type LogSink } from './index.ts'
+
+export { freePort } from './index.ts'
 
 export const DASHBOARD_SECRET = 'test-dashboard-secret-0123456789'
 export const DASHBOARD_ORIGIN = 'http://127.0.0.1:3999'
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
-
-/** Drop a test's PostgreSQL schema and everything in it. */
-export async function dropSchema(schema: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: postgresUrl })
-  await admin.connect()
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  } finally {
-    await admin.end()
-  }
-}
 
 export interface Stack {
   salesforce: SalesforceSandbox

@@ -5,7 +5,6 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,20 +12,9 @@ import t from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { createKafkaClient } from '../../src/kafka/index.ts'
 import { createStore } from '../../src/store/index.ts'
-import { createLogSink, testConfig, waitFor } from '../helpers/index.ts'
+import { createLogSink, freePort, testConfig, waitFor } from '../helpers/index.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
 
 t.test('readyz follows the broker: 200, 503 naming kafka when it stops, 200 when it is back', async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'bridge-broker-'))

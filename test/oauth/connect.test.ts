@@ -11,7 +11,7 @@ import { createTokenCipher } from '../../src/oauth/token-cipher.ts'
 import { tokenContext } from '../../src/salesforce/connections.ts'
 import { DASHBOARD_ORIGIN, startStack, type Stack } from '../helpers/stack.ts'
 import { postgresUrl, randomName } from '../helpers/index.ts'
-import { loginAndAllow } from '../helpers/salesforce-login.ts'
+import { scriptedLogin } from '../sandbox/salesforce/login.ts'
 
 /** Start the flow for `merchantId`; returns the authorize URL the bridge redirected to. */
 async function startConnect(stack: Stack, merchantId: string, environment?: string): Promise<string> {
@@ -24,8 +24,8 @@ async function startConnect(stack: Stack, merchantId: string, environment?: stri
 
 async function connect(stack: Stack, merchantId: string, username = 'integration@example.com') {
   const authorize = await startConnect(stack, merchantId)
-  const login = await loginAndAllow(authorize, { username })
-  const callback = await fetch(login.location!, { redirect: 'manual' })
+  const login = await scriptedLogin(authorize, { username })
+  const callback = await fetch(login.redirect.toString(), { redirect: 'manual' })
   return { status: callback.status, html: await callback.text(), headers: callback.headers }
 }
 
@@ -60,9 +60,9 @@ t.test('connect: PKCE S256 and a one-time state; the callback stores the org and
   t.match(q.get('state'), /^[A-Za-z0-9_-]{43}$/)
   t.match(q.get('scope'), /refresh_token/)
 
-  const login = await loginAndAllow(authorize.toString(), { username: 'integration@example.com' })
-  t.match(login.location, `${stack.url}/oauth/salesforce/callback?`)
-  const callback = await fetch(login.location!, { redirect: 'manual' })
+  const login = await scriptedLogin(authorize.toString(), { username: 'integration@example.com' })
+  t.match(login.redirect.toString(), `${stack.url}/oauth/salesforce/callback?`)
+  const callback = await fetch(login.redirect.toString(), { redirect: 'manual' })
   const html = await callback.text()
   t.equal(callback.status, 200)
   t.same(messageOf(html), { type: 'salesforce-connected', merchantId })
@@ -75,7 +75,7 @@ t.test('connect: PKCE S256 and a one-time state; the callback stores the org and
   t.match(status.body.connection.orgId, /^00D/)
   t.match(status.body.connection.userId, /^005/)
 
-  const replay = await fetch(login.location!, { redirect: 'manual' })
+  const replay = await fetch(login.redirect.toString(), { redirect: 'manual' })
   t.equal(replay.status, 400, 'a used state is refused')
   t.same(messageOf(await replay.text()), { type: 'salesforce-error', code: 'invalid-state' })
 
@@ -95,8 +95,8 @@ t.test('state: forged, expired, and another merchant\'s token are refused', asyn
   const state = authorize.searchParams.get('state')!
   const pending = await stack.store.takeOAuthState(state)
   await stack.store.saveOAuthState({ ...pending!, expiresAt: new Date(Date.now() - 1000) })
-  const login = await loginAndAllow(authorize.toString(), { username: 'integration@example.com' })
-  const expired = await fetch(login.location!, { redirect: 'manual' })
+  const login = await scriptedLogin(authorize.toString(), { username: 'integration@example.com' })
+  const expired = await fetch(login.redirect.toString(), { redirect: 'manual' })
   t.equal(expired.status, 400, 'expired state')
   t.same(messageOf(await expired.text()), { type: 'salesforce-error', code: 'invalid-state' })
 
@@ -117,8 +117,8 @@ t.test('a wrong PKCE verifier is refused by Salesforce and nothing is stored', a
   const pending = await stack.store.takeOAuthState(state)
   const cipher = createTokenCipher(stack.config.tokenEncryptionKeys)
   await stack.store.saveOAuthState({ ...pending!, codeVerifierEnc: cipher.encrypt('a'.repeat(64), `oauth-state:${state}`) })
-  const login = await loginAndAllow(authorize.toString(), { username: 'integration@example.com' })
-  const callback = await fetch(login.location!, { redirect: 'manual' })
+  const login = await scriptedLogin(authorize.toString(), { username: 'integration@example.com' })
+  const callback = await fetch(login.redirect.toString(), { redirect: 'manual' })
   t.equal(callback.status, 400)
   // Salesforce answers a verifier that does not match the challenge with invalid_request.
   t.same(messageOf(await callback.text()), { type: 'salesforce-error', code: 'invalid-request' })

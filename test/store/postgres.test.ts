@@ -3,6 +3,7 @@ import pg from 'pg'
 import t from 'tap'
 import type { Store } from '../../src/store/index.ts'
 import { createPostgresStore } from '../../src/store/postgres.ts'
+import { dropSchema } from '../helpers/index.ts'
 import { runStoreContract } from './contract.ts'
 
 const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -16,13 +17,7 @@ const track = (store: Store): Store => {
 
 t.teardown(async () => {
   await Promise.all(opened.map((store) => store.close()))
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  } finally {
-    await admin.end()
-  }
+  await dropSchema(schema)
 })
 
 await runStoreContract(t, async () => track(createPostgresStore({ url, schema, max: 4 })))

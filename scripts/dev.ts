@@ -56,7 +56,13 @@ process.stderr.write([
   `[dev]   service     ${serviceUrl}   (/healthz, /readyz, /metrics)`,
   `[dev]   kafka       ${kafka.brokers}${kafka.startedHere ? '   (started by npm run dev; scripts/kafka.sh stop)' : '   (already running)'}`,
   `[dev]   store       ${process.env.DATABASE_URL ?? 'sqlite:./data/bridge.db'}`,
-  hasSandbox ? '[dev]   stand-ins   see their lines above' : '[dev]   stand-ins   not in this checkout yet',
+  ...(hasSandbox
+    ? [
+        `[dev]   dashboard   http://127.0.0.1:${process.env.SANDBOX_DASHBOARD_PORT ?? '3000'}   (Connect, then log in as integration@example.com / password)`,
+        `[dev]   salesforce  http://127.0.0.1:${process.env.SANDBOX_SALESFORCE_PORT ?? '8081'}   (stand-in)`,
+        `[dev]   cohort      http://127.0.0.1:${process.env.SANDBOX_COHORT_PORT ?? '8082'}   (stand-in)`,
+      ]
+    : ['[dev]   stand-ins   not in this checkout']),
   '[dev] Ctrl-C stops everything started here',
   '',
 ].join('\n'))

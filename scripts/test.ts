@@ -7,9 +7,9 @@
  * Extra arguments go to tap: `npm test -- test/config.test.ts`.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ensureKafka, ROOT, run } from './lib/local-stack.ts'
+import { ensureKafka, isReachable, ROOT, run } from './lib/local-stack.ts'
 
 const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name)
 
@@ -50,6 +50,11 @@ async function main(): Promise<number> {
     await step('lint', bin('eslint'), ['.'])
   }
 
+  // PostgreSQL runs on this kind of machine from boot; start it if it was stopped.
+  if (!(await isReachable('127.0.0.1:5432')) && existsSync('/etc/postgresql')) {
+    const versions = readdirSync('/etc/postgresql')
+    if (versions[0]) await step('start PostgreSQL', 'pg_ctlcluster', ['--skip-systemctl-redirect', versions[0], 'main', 'start'])
+  }
   // The browser test needs Debian's Chromium; install it when missing so one command does all set-up.
   if (!existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) await step('install Chromium', 'bash', ['scripts/install-chromium.sh'])
 

@@ -14,6 +14,10 @@ import { getOrg, ORGS, type Org } from './orgs.ts'
 import { readRecord } from './read.ts'
 import type { Caller, RecordStore } from './records.ts'
 import { LATEST_VERSION } from './api.ts'
+import type { CdcPublisher } from './cdc.ts'
+import type { Streaming } from './cometd.ts'
+import type { EventBus } from './event-bus.ts'
+import { applyStreamingFault, isStreamingFault } from './streaming-faults.ts'
 
 export interface AdminDeps {
   store: RecordStore
@@ -21,9 +25,9 @@ export interface AdminDeps {
   usage: ApiUsage
   faults: FaultBook
   reset(): void
-  /** Part 2 fills these in. */
-  streamingClients(): number
-  eventsPublished(): number
+  streaming: Streaming
+  bus: EventBus
+  cdc: CdcPublisher
 }
 
 /** Seeding a million records goes through this route, so it takes large bodies. */
@@ -31,6 +35,16 @@ const SEED_BODY_LIMIT = 1024 * 1024 * 1024
 
 const CreateBody = z.object({ records: z.array(z.record(z.string(), z.unknown())).min(1), events: z.boolean().default(true) })
 const UpdateBody = z.object({ fields: z.record(z.string(), z.unknown()) })
+const PublishBody = z.object({
+  channel: z.string().regex(/^\/[\w./-]+$/, 'a channel name such as /data/ContactChangeEvent or /event/Thing__e'),
+  payload: z.record(z.string(), z.unknown()),
+})
+const EventsBody = z.object({
+  kind: z.enum(['gap', 'overflow']),
+  object: z.string().min(1),
+  recordIds: z.array(z.string().min(1)).max(10_000).default([]),
+  changeType: z.enum(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE', 'GAP_CREATE', 'GAP_UPDATE', 'GAP_DELETE', 'GAP_UNDELETE', 'GAP_OVERFLOW']).default('UPDATE'),
+})
 const PageQuery = z.object({
   offset: z.coerce.number<string>().int().min(0).default(0),
   limit: z.coerce.number<string>().int().min(1).max(10_000).default(100),
@@ -60,9 +74,15 @@ const isLoopback = (address: string | undefined) =>
   address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address?.startsWith('127.') === true
 
 /** Apply the faults that act at once; the others wait in the book for matching calls. */
-export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults'>): { queued: boolean; affected?: number } {
-  if (fault.kind === 'expire-tokens') return { queued: false, affected: deps.oauth.expireAccessTokens(fault.org ? getOrg(fault.org).id : undefined) }
+export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults' | 'streaming' | 'bus'>): { queued: boolean; affected?: number } {
+  const orgId = fault.org ? getOrg(fault.org).id : undefined
+  if (fault.kind === 'expire-tokens') return { queued: false, affected: deps.oauth.expireAccessTokens(orgId) }
   if (fault.kind === 'revoke-refresh-token') return { queued: false, affected: deps.oauth.revokeRefreshTokens({ token: fault.token, username: fault.username }) }
+  if (isStreamingFault(fault.kind)) {
+    const outcome = applyStreamingFault({ ...fault, kind: fault.kind, ...(orgId ? { orgId } : {}) }, deps)
+    return { queued: false, ...outcome }
+  }
+  if (fault.kind === 'bulk-query-failed' && fault.match === undefined) fault = { ...fault, match: '/^POST \\/services\\/data\\/v[\\d.]+\\/jobs\\/query\\/?$/' }
   deps.faults.add(fault)
   return { queued: true }
 }
@@ -177,8 +197,27 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
 
     admin.get('/__sandbox/stats', async () => ({
       apiCalls: deps.usage.stats(),
-      cometd: { clients: deps.streamingClients() },
-      events: { published: deps.eventsPublished() },
+      cometd: { clients: deps.streaming.clients() },
+      events: { published: deps.bus.published() },
     }))
+
+    admin.post('/__sandbox/publish', async (request, reply) => {
+      const org = orgOf(request)
+      const body = parse(PublishBody, request.body)
+      const replayId = deps.cdc.publishRaw(org.id, body.channel, body.payload)
+      return reply.code(201).send({ channel: body.channel, replayId })
+    })
+
+    admin.post('/__sandbox/events', async (request, reply) => {
+      const org = orgOf(request)
+      const body = parse(EventsBody, request.body)
+      const def = findSObject(body.object)
+      if (!def) throw new AdminError(404, 'not-found', `unknown object ${body.object}`)
+      if (body.kind === 'gap' && body.recordIds.length === 0) throw new AdminError(400, 'invalid-request', 'recordIds: a gap event names at least one record')
+      const replayId = deps.cdc.publishGap({
+        orgId: org.id, def, kind: body.kind, recordIds: body.recordIds, changeType: body.changeType, commitUser: org.uiUser.id,
+      })
+      return reply.code(201).send({ replayId })
+    })
   })
 }

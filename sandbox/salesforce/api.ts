@@ -13,6 +13,8 @@ import type { AccessToken, OAuthState } from './oauth.ts'
 import { baseUrlOf, bearerOf } from './oauth-routes.ts'
 import type { Org, SandboxUser } from './orgs.ts'
 import type { Caller, RecordStore } from './records.ts'
+import { registerBulk2Routes, type Bulk2Jobs, type Bulk2Options } from './bulk2.ts'
+import type { StreamingUsage } from './cometd.ts'
 import { registerCollectionRoutes } from './collections-routes.ts'
 import { registerQueryRoutes, type QueryCursors } from './query-routes.ts'
 import { registerSObjectRoutes } from './sobject-routes.ts'
@@ -42,6 +44,8 @@ export interface CallContext {
   caller: Caller
   /** unable-to-lock-row fault: records of this call that fail (Infinity = all). */
   lockFailures: number
+  /** bulk-query-failed fault: a query job created by this call ends in Failed. */
+  bulkFailure: boolean
 }
 
 const contexts = new WeakMap<FastifyRequest, CallContext>()
@@ -59,8 +63,10 @@ export interface ApiDeps {
   usage: ApiUsage
   faults: FaultBook
   cursors: QueryCursors
-  /** Streaming clients, for /limits (0 until part 2). */
-  streamingClients(): number
+  bulkJobs: Bulk2Jobs
+  bulkOptions: Bulk2Options
+  /** Streaming clients and deliveries of an org, for /limits. */
+  streamingUsage(orgId: string): StreamingUsage
 }
 
 /** `client=x` of `Sforce-Call-Options` (options separated by `;` or `,`). */
@@ -123,6 +129,7 @@ export function registerRestApi(app: FastifyInstance, deps: ApiDeps): void {
         org: access.org, user: access.user, access, version,
         caller: { user: access.user, kind: 'api', api: 'rest', apiVersion: version, ...(client ? { client } : {}) },
         lockFailures: fault?.kind === 'unable-to-lock-row' ? fault.records ?? Number.POSITIVE_INFINITY : 0,
+        bulkFailure: fault?.kind === 'bulk-query-failed',
       })
     })
 
@@ -134,13 +141,14 @@ export function registerRestApi(app: FastifyInstance, deps: ApiDeps): void {
     api.get('/:version/', resourcesOf)
     const limits = async (request: FastifyRequest) => {
       const ctx = contextOf(request)
-      return deps.usage.limits(ctx.org.id, deps.streamingClients())
+      return deps.usage.limits(ctx.org.id, deps.streamingUsage(ctx.org.id))
     }
     api.get('/:version/limits', limits)
     api.get('/:version/limits/', limits)
     registerSObjectRoutes(api, deps)
     registerQueryRoutes(api, deps)
     registerCollectionRoutes(api, deps)
+    registerBulk2Routes(api, deps)
   }, { prefix: '/services/data' })
 }
 

@@ -1,6 +1,7 @@
 /**
  * The local Salesforce stand-in (contracts §7): OAuth 2.0 web-server flow, REST API
- * (describe, SOQL, sObject Collections, limits) and the admin API, for two orgs, in memory.
+ * (describe, SOQL, sObject Collections, limits), Bulk API 2.0 query, the Streaming API with
+ * Change Data Capture over CometD, and the admin API, for two orgs, in memory.
  * `createSalesforceSandbox()` builds it; `start()` listens (default http://127.0.0.1:8081).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -8,6 +9,10 @@ import type { Logger } from 'pino'
 import { registerAdminRoutes, applyFault } from './admin-routes.ts'
 import { registerRestApi } from './api.ts'
 import { FaultSchema, createFaultBook, type FaultInput } from './faults.ts'
+import { createBulk2Jobs, type Bulk2Options } from './bulk2.ts'
+import { createCdcPublisher } from './cdc.ts'
+import { createStreaming, type StreamingOptions } from './cometd.ts'
+import { createEventBus, type EventBus, type RetentionWindow } from './event-bus.ts'
 import { createApiUsage } from './limits.ts'
 import { createOAuthState } from './oauth.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
@@ -29,6 +34,22 @@ export interface SalesforceSandboxOptions {
   tokenTtlSeconds?: number
   /** `DailyApiRequests` allocation of each org. Default 100000. */
   dailyApiRequests?: number
+  /** Streaming API (CometD) settings; see `docs/sandbox-salesforce.md`. */
+  streaming?: Partial<StreamingOptions> & {
+    /** Replay retention per channel. Default 100000 events and 72 hours. */
+    retention?: Partial<RetentionWindow>
+  }
+  /** Bulk API 2.0: `pageSize` (50000), least `queuedMs` / `processingMs` in a state (0). */
+  bulk?: Partial<Bulk2Options>
+}
+
+export const STREAMING_DEFAULTS: StreamingOptions & { retention: RetentionWindow } = {
+  connectTimeoutMs: 110_000,
+  maxIntervalMs: 40_000,
+  maxConcurrentClients: 2000,
+  dailyDeliveredEvents: 10_000_000,
+  maxEventsPerConnect: 10_000,
+  retention: { maxEvents: 100_000, maxAgeMs: 72 * 3_600_000 },
 }
 
 export interface SalesforceSandbox {
@@ -38,7 +59,7 @@ export interface SalesforceSandbox {
   start(): Promise<string>
   /** Stop listening (state is kept; `start` again serves it). Idempotent. */
   stop(): Promise<void>
-  /** Same as `POST /__sandbox/reset`: empty both orgs, clear faults, counters and cursors. */
+  /** Same as `POST /__sandbox/reset`: empty both orgs and event logs, clear faults, counters, cursors and jobs. */
   reset(): void
   /** Same as `POST /__sandbox/faults`. */
   addFault(fault: FaultInput): void
@@ -69,11 +90,23 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
   const usage = createApiUsage({ dailyApiRequests: options.dailyApiRequests ?? 100_000 })
   const faults = createFaultBook()
   const cursors = createQueryCursors()
+  const streamingOptions = { ...STREAMING_DEFAULTS, ...options.streaming, retention: { ...STREAMING_DEFAULTS.retention, ...options.streaming?.retention } }
+  let bus: EventBus | null = null
+  const streaming = createStreaming({ oauth, bus: () => bus!, options: streamingOptions })
+  bus = createEventBus(streamingOptions.retention, (log) => streaming.wake(log))
+  const events = bus
+  const cdc = createCdcPublisher(events)
+  store.onChange(cdc.handleChange)
+  const bulkJobs = createBulk2Jobs()
+  const bulkOptions: Bulk2Options = { pageSize: 50_000, queuedMs: 0, processingMs: 0, ...options.bulk }
   const reset = () => {
     store.reset()
     usage.reset()
     faults.clear()
     cursors.clear()
+    events.reset()
+    streaming.reset()
+    bulkJobs.clear()
   }
 
   let url = ''
@@ -99,8 +132,9 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
       done(null, Object.fromEntries(new URLSearchParams(body as string)))
     })
     registerOAuthRoutes(instance, { oauth })
-    registerRestApi(instance, { store, oauth, usage, faults, cursors, streamingClients: () => 0 })
-    registerAdminRoutes(instance, { store, oauth, usage, faults, reset, streamingClients: () => 0, eventsPublished: () => 0 })
+    registerRestApi(instance, { store, oauth, usage, faults, cursors, bulkJobs, bulkOptions, streamingUsage: (orgId) => streaming.usage(orgId) })
+    streaming.register(instance)
+    registerAdminRoutes(instance, { store, oauth, usage, faults, reset, streaming, bus: events, cdc })
     return instance
   }
 
@@ -110,7 +144,7 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
     },
     store,
     reset,
-    addFault: (fault) => void applyFault(FaultSchema.parse(fault), { oauth, faults }),
+    addFault: (fault) => void applyFault(FaultSchema.parse(fault), { oauth, faults, streaming, bus: events }),
     onChange: (listener) => store.onChange(listener),
     start() {
       starting ??= (async () => {

@@ -3,6 +3,7 @@
  * `DailyApiRequests` / `Sforce-Limit-Info`, and overall by endpoint and by `client=` for the
  * admin stats.
  */
+import type { StreamingUsage } from './cometd.ts'
 
 export interface ApiUsage {
   /** Count one API call; returns the org's usage including it. */
@@ -12,7 +13,7 @@ export interface ApiUsage {
   /** `api-usage=N/M`, the value of `Sforce-Limit-Info`. */
   header(orgId: string): string
   /** `GET /limits` body for one org. */
-  limits(orgId: string, streamingClients: number): Record<string, { Max: number; Remaining: number }>
+  limits(orgId: string, streaming: StreamingUsage): Record<string, { Max: number; Remaining: number }>
   stats(): { total: number; byEndpoint: Record<string, number>; byClient: Record<string, number> }
   reset(): void
 }
@@ -49,7 +50,7 @@ export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage 
     },
     used,
     header: (orgId) => `api-usage=${used(orgId)}/${max}`,
-    limits(orgId, streamingClients) {
+    limits(orgId, streaming) {
       const left = (m: number, u = 0) => ({ Max: m, Remaining: Math.max(0, m - u) })
       return {
         ConcurrentAsyncGetReportInstances: left(200),
@@ -59,18 +60,18 @@ export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage 
         DailyBulkApiBatches: left(15000),
         DailyBulkV2QueryFileStorageMB: left(976562),
         DailyBulkV2QueryJobs: left(10000),
-        DailyDeliveredPlatformEvents: left(50000),
+        DailyDeliveredPlatformEvents: left(streaming.maxDelivered, streaming.delivered),
         DailyDurableGenericStreamingApiEvents: left(1000000),
         DailyDurableStreamingApiEvents: left(1000000),
         DailyGenericStreamingApiEvents: left(10000),
         DailyStreamingApiEvents: left(1000000),
         DataStorageMB: left(1024, 1),
-        DurableStreamingApiConcurrentClients: left(2000, streamingClients),
+        DurableStreamingApiConcurrentClients: left(streaming.maxClients, streaming.clients),
         FileStorageMB: left(1024),
         HourlyPublishedPlatformEvents: left(250000),
         MassEmail: left(5000),
         SingleEmail: left(5000),
-        StreamingApiConcurrentClients: left(2000, streamingClients),
+        StreamingApiConcurrentClients: left(streaming.maxClients, streaming.clients),
       }
     },
     stats: () => ({ total, byEndpoint: Object.fromEntries(byEndpoint), byClient: Object.fromEntries(byClient) }),

@@ -46,7 +46,7 @@ export interface ChangeEvent {
   entityName: string
   recordIds: string[]
   changeType: ChangeType
-  /** UPDATE: the fields written, plus LastModifiedDate. Empty for the other types. */
+  /** UPDATE: the fields written (`Name.FirstName`, `MailingAddress.City` for components), LastModifiedDate, and LastModifiedById when the modifier changed. Empty otherwise. */
   changedFields: string[]
   /** Values in REST form: CREATE/UNDELETE all non-null fields; UPDATE the changed ones (null = cleared). */
   values: Record<string, unknown>
@@ -78,6 +78,14 @@ export interface RecordStore {
   /** Subscribe to committed changes; returns the unsubscribe function. */
   onChange(listener: ChangeListener): () => void
   reset(): void
+}
+
+/** `Name.FirstName`, `MailingAddress.City`, or the plain name of a field outside a compound. */
+function changedFieldName(f: FieldDef): string {
+  const compound = f.compoundFieldName
+  if (!compound) return f.name
+  const component = compound.endsWith('Address') ? f.name.slice(compound.length - 'Address'.length) : f.name
+  return `${compound}.${component}`
 }
 
 export function changeOriginOf(caller: Caller): string {
@@ -127,7 +135,7 @@ export function createRecordStore(): RecordStore {
     const changeOrigin = changeOriginOf(caller)
 
     /** The one function every change goes through. */
-    const recordChange = (def: SObjectDef, record: StoredRecord, changeType: ChangeType, changed: FieldDef[], at: number) => {
+    const recordChange = (def: SObjectDef, record: StoredRecord, changeType: ChangeType, changed: FieldDef[], at: number, previousModifier?: string) => {
       if (!publish || listeners.length === 0) return
       sequence++
       let values: Record<string, unknown> = {}
@@ -136,7 +144,12 @@ export function createRecordStore(): RecordStore {
       if (changeType === 'UPDATE') {
         for (const f of changed) values[f.name] = formatValue(f, record.fields[f.name] ?? null)
         values.LastModifiedDate = formatDateTime(record.modifiedAt)
-        changedFields = [...changed.map((f) => (f.compoundFieldName === 'Name' ? `Name.${f.name}` : f.name)), 'LastModifiedDate']
+        changedFields = [...changed.map(changedFieldName), 'LastModifiedDate']
+        // Salesforce lists LastModifiedById only when someone else made the previous change.
+        if (previousModifier !== undefined && previousModifier !== record.modifiedById) {
+          values.LastModifiedById = record.modifiedById
+          changedFields.push('LastModifiedById')
+        }
       }
       emit({
         orgId: org.id, entityName: def.name, recordIds: [record.id], changeType, changedFields, values, caller,
@@ -175,9 +188,10 @@ export function createRecordStore(): RecordStore {
         // An audit date set through the admin API holds only until the next change.
         delete record.fields.LastModifiedDate
         const changed = write(def, record, values)
+        const previousModifier = record.modifiedById
         record.modifiedAt = at
         record.modifiedById = caller.user.id
-        recordChange(def, record, 'UPDATE', changed, at)
+        recordChange(def, record, 'UPDATE', changed, at, previousModifier)
       },
       delete(def, record) {
         const at = now()

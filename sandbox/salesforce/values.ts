@@ -5,9 +5,16 @@
  */
 import type { FieldDef } from './fields.ts'
 
-/** `2024-05-29T16:26:40.000+0000`. */
+let lastMs = Number.NaN
+let lastText = ''
+
+/** `2024-05-29T16:26:40.000+0000`. (The last one is cached: a record's audit dates share it.) */
 export function formatDateTime(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '+0000')
+  if (ms !== lastMs) {
+    lastText = new Date(ms).toISOString().replace('Z', '+0000')
+    lastMs = ms
+  }
+  return lastText
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/

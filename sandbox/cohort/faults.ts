@@ -1,10 +1,12 @@
 /**
  * Fault injection for the Cohort stand-in's internal API: the next `count` calls whose
- * "METHOD /path" contains `match` (every call when `match` is omitted) fail as told.
+ * "METHOD /path" matches `match` (a substring or `/regex/flags`; every call when omitted)
+ * fail as told.
  * Kinds: `http-500`, `http-503`, `rate-limit` (429 + Retry-After), `latency` (delay, then
  * answer normally), `malformed` (200 with a body that breaks the contract).
  */
 import { z } from 'zod'
+import { createFaultBook as createSharedFaultBook, type FaultBook as SharedFaultBook } from '../shared/fault-book.ts'
 
 export const FaultSchema = z.object({
   kind: z.enum(['http-500', 'http-503', 'rate-limit', 'latency', 'malformed']),
@@ -18,29 +20,8 @@ export const FaultSchema = z.object({
 
 export type Fault = z.infer<typeof FaultSchema>
 
-export interface FaultBook {
-  add(fault: Fault): void
-  /** The fault for this call, if any, counting it down. */
-  take(method: string, path: string): Fault | null
-  clear(): void
-  pending(): Fault[]
-}
+export type FaultBook = SharedFaultBook<Fault>
 
 export function createFaultBook(): FaultBook {
-  let faults: Fault[] = []
-  return {
-    add: (fault) => void faults.push({ ...fault }),
-    take(method, path) {
-      const call = `${method} ${path}`
-      const fault = faults.find((f) => f.match === undefined || call.includes(f.match))
-      if (!fault) return null
-      fault.count--
-      if (fault.count <= 0) faults = faults.filter((f) => f !== fault)
-      return fault
-    },
-    clear: () => {
-      faults = []
-    },
-    pending: () => faults.map((f) => ({ ...f })),
-  }
+  return createSharedFaultBook<Fault>()
 }

@@ -4,7 +4,7 @@
  * tests (`createCohortSandbox({ port: 0 })`), standalone through `npm run sandbox`.
  * docs/sandbox-cohort.md documents it.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import { registerAdminApi } from './admin.ts'
 import { registerInternalApi, sendRefusal } from './api.ts'
@@ -47,7 +47,7 @@ export function createCohortSandbox(options: CohortSandboxOptions = {}): CohortS
   const events = createEventSink({ logger, kafka: options.kafka ?? null, webhook: options.webhook ?? null })
   let calls = { total: 0, byEndpoint: {} as Record<string, number> }
 
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 16 * 1024 * 1024, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 16 * 1024 * 1024, logController: new LogController({ disableRequestLogging: true }) })
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/__sandbox')) return
     const endpoint = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`

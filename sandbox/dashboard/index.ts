@@ -5,7 +5,7 @@
  * merchant's Cohort user properties (for export mappings).
  */
 import { readFile } from 'node:fs/promises'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import { mintDashboardToken } from './token.ts'
 
@@ -35,7 +35,7 @@ const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 't
 export function createDashboardSandbox(options: DashboardSandboxOptions): DashboardSandbox {
   const logger = (options.logger ?? createLogger({ level: 'warn' })).child({ component: 'dashboard-sandbox' })
   let bridgeUrl = options.bridgeUrl ?? 'http://127.0.0.1:8080'
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
 
   for (const [route, file] of Object.entries(FILES)) {
     app.get(route, async (_request, reply) => {

@@ -6,6 +6,7 @@
  * 2.0 job creation (its `match` defaults to `POST …/jobs/query`).
  */
 import { z } from 'zod'
+import { createFaultBook as createSharedFaultBook, type FaultBook as SharedFaultBook } from '../shared/fault-book.ts'
 import { STREAMING_FAULT_KINDS } from './streaming-faults.ts'
 
 export const FAULT_KINDS = [
@@ -34,41 +35,9 @@ export const FaultSchema = z.object({
 export type FaultInput = z.input<typeof FaultSchema>
 export type Fault = z.infer<typeof FaultSchema>
 
-export interface FaultBook {
-  add(fault: Fault): void
-  /** The fault for this call, if any, counting it down. */
-  take(method: string, path: string): Fault | null
-  pending(): Fault[]
-  clear(): void
-}
+export type FaultBook = SharedFaultBook<Fault>
 
-function matcher(match: string | undefined): (call: string) => boolean {
-  if (match === undefined) return () => true
-  const re = /^\/(.+)\/([a-z]*)$/.exec(match)
-  if (re) {
-    const regex = new RegExp(re[1]!, re[2])
-    return (call) => regex.test(call)
-  }
-  return (call) => call.includes(match)
-}
-
+/** The REST fault book (faults come off it before the token is checked). */
 export function createFaultBook(): FaultBook {
-  let faults: { fault: Fault; test: (call: string) => boolean }[] = []
-  return {
-    add(fault) {
-      faults.push({ fault: { ...fault }, test: matcher(fault.match) })
-    },
-    take(method, path) {
-      const call = `${method} ${path}`
-      const entry = faults.find((f) => f.test(call))
-      if (!entry) return null
-      entry.fault.count--
-      if (entry.fault.count <= 0) faults = faults.filter((f) => f !== entry)
-      return entry.fault
-    },
-    pending: () => faults.map((f) => ({ ...f.fault })),
-    clear() {
-      faults = []
-    },
-  }
+  return createSharedFaultBook<Fault>()
 }

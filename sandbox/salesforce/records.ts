@@ -170,6 +170,14 @@ export function createRecordStore(): RecordStore {
       return changed
     }
 
+    const setDeleted = (def: SObjectDef, record: StoredRecord, deleted: boolean): void => {
+      const at = now()
+      record.deleted = deleted
+      record.modifiedAt = at
+      record.modifiedById = caller.user.id
+      recordChange(def, record, deleted ? 'DELETE' : 'UNDELETE', [], at)
+    }
+
     return {
       key,
       create(def, values) {
@@ -193,20 +201,8 @@ export function createRecordStore(): RecordStore {
         record.modifiedById = caller.user.id
         recordChange(def, record, 'UPDATE', changed, at, previousModifier)
       },
-      delete(def, record) {
-        const at = now()
-        record.deleted = true
-        record.modifiedAt = at
-        record.modifiedById = caller.user.id
-        recordChange(def, record, 'DELETE', [], at)
-      },
-      undelete(def, record) {
-        const at = now()
-        record.deleted = false
-        record.modifiedAt = at
-        record.modifiedById = caller.user.id
-        recordChange(def, record, 'UNDELETE', [], at)
-      },
+      delete: (def, record) => setDeleted(def, record, true),
+      undelete: (def, record) => setDeleted(def, record, false),
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import { AppError } from '../errors.ts'
 import type { PropertyDefinition, PropertyType } from '../cohort/index.ts'
-import type { FieldInfo, ObjectInfo } from '../salesforce/describe.ts'
+import type { FieldInfo, ObjectInfo } from '../salesforce/index.ts'
 import type { ExportSettings, ImportSettings, StoredExport, StoredImport } from './schemas.ts'
 
 /** Long enough for any Cohort user id. */

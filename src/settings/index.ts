@@ -1,0 +1,2 @@
+export { registerSettingsRoutes } from './routes.ts'
+export type { SettingsRouteDeps } from './routes.ts'

@@ -60,6 +60,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID()
     },
     return503OnClosing: true,
+    // Merchant ids of up to 128 characters fit in a path parameter.
+    maxParamLength: 256,
     bodyLimit: 1024 * 1024,
   })
 

@@ -41,6 +41,19 @@ function retryAfterMs(err: unknown): number | undefined {
   return undefined
 }
 
+/**
+ * Settle with `promise`, or reject with `onTimeout()` after `ms`. For calls through libraries
+ * that take no deadline of their own (kafkajs admin, jsforce): the call itself is not
+ * cancelled, only no longer waited for.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
 /** Run `fn` until it succeeds, fails permanently, runs out of retries, or `signal` aborts. */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const retries = options.retries ?? 5

@@ -58,11 +58,29 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
+/** Resolves when every log line written so far reached its destination (2 s at most). */
+function flushLogs(logger: Logger | null): Promise<void> {
+  if (!logger) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 2000)
+    timer.unref()
+    logger.flush(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+function exitAfterFlush(logger: Logger | null, code: number): void {
+  void flushLogs(logger).then(() => process.exit(code))
+}
+
 /** Print one clear line and exit non-zero: no stack trace for an expected failure. */
-function fail(logger: Logger | null, err: unknown): never {
+async function fail(logger: Logger | null, err: unknown): Promise<never> {
   const message = err instanceof AppError ? err.message : err instanceof Error ? err.message : String(err)
   logger?.fatal({ err }, 'salesforce-bridge failed to start')
   process.stderr.write(`salesforce-bridge: ${message}\n`)
+  await flushLogs(logger)
   process.exit(1)
 }
 
@@ -84,7 +102,7 @@ export async function main(): Promise<void> {
   try {
     config = loadConfig(process.env)
   } catch (err) {
-    fail(null, err)
+    return fail(null, err)
   }
   const logger = createLogger({ level: config.logLevel })
   routeProcessWarnings(logger)
@@ -93,30 +111,31 @@ export async function main(): Promise<void> {
   try {
     server = await startServer(config, logger)
   } catch (err) {
-    fail(logger, err)
+    return fail(logger, err)
   }
 
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) {
       logger.warn({ signal }, 'second signal: forcing exit')
-      process.exit(1)
+      exitAfterFlush(logger, 1)
+      return
     }
     closing = true
     logger.info({ signal }, 'shutting down: stopping intake, draining work')
     const force = setTimeout(() => {
       logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long: forcing exit')
-      process.exit(1)
+      exitAfterFlush(logger, 1)
     }, SHUTDOWN_TIMEOUT_MS)
     force.unref()
     server.close().then(
       () => {
         logger.info('stopped')
-        process.exit(0)
+        exitAfterFlush(logger, 0)
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed')
-        process.exit(1)
+        exitAfterFlush(logger, 1)
       },
     )
   }

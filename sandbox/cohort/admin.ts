@@ -8,6 +8,7 @@ import { parse } from './api.ts'
 import type { EventSink } from './events.ts'
 import { FaultSchema, type FaultBook } from './faults.ts'
 import type { CohortModel, UserEvent } from './model.ts'
+import { isLoopback } from '../shared/loopback.ts'
 
 export interface AdminDeps {
   model: CohortModel
@@ -32,6 +33,12 @@ type Params = FastifyRequest<{ Params: { m: string; userId: string } }>
 
 export function registerAdminApi(app: FastifyInstance, deps: AdminDeps): void {
   const { model, events } = deps
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith('/__sandbox') && !isLoopback(request.socket.remoteAddress)) {
+      return reply.code(403).send({ code: 'forbidden', message: 'the admin API answers loopback callers only' })
+    }
+  })
 
   app.post('/__sandbox/reset', async () => {
     model.reset()

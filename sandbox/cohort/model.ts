@@ -254,7 +254,7 @@ export function createCohortModel(): CohortModel {
       const checked = checkProperties(m, properties ?? {}, options.autoDefine ?? false)
       const changed: Record<string, PropertyValue> = {}
       for (const [key, value] of Object.entries(checked)) {
-        const before = user.properties[key] ?? null
+        const before = Object.hasOwn(user.properties, key) ? user.properties[key] ?? null : null
         if (before !== value) changed[key] = value
       }
       if (Object.keys(changed).length === 0) return { user: toWire(user), event: null }

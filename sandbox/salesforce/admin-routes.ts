@@ -18,6 +18,7 @@ import type { CdcPublisher } from './cdc.ts'
 import type { Streaming } from './cometd.ts'
 import type { EventBus } from './event-bus.ts'
 import { applyStreamingFault, isStreamingFault } from './streaming-faults.ts'
+import { isLoopback } from '../shared/loopback.ts'
 
 export interface AdminDeps {
   store: RecordStore
@@ -70,8 +71,6 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   throw new AdminError(400, 'invalid-request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`)
 }
 
-const isLoopback = (address: string | undefined) =>
-  address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address?.startsWith('127.') === true
 
 /** Apply the faults that act at once; the others wait in the book for matching calls. */
 export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults' | 'streaming' | 'bus'>): { queued: boolean; affected?: number } {

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { renderAllowPage, renderErrorPage, renderLoginPage } from './login-page.ts'
 import { REFRESH_SCOPES, type AccessToken, type AuthorizeParams, type OAuthState, type PendingAuthorization } from './oauth.ts'
 import { CONNECTED_APP, findOrgById, findUserById, findUserByUsername, type Org, type SandboxUser } from './orgs.ts'
+import { safeDecode } from '../shared/loopback.ts'
 
 export interface OAuthDeps {
   oauth: OAuthState
@@ -228,8 +229,8 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthDeps): void
     const basic = /^Basic\s+(.+)$/i.exec(request.headers.authorization ?? '')
     if (basic) {
       const [id, ...secret] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':')
-      clientId ??= decodeURIComponent(id ?? '')
-      clientSecret ??= decodeURIComponent(secret.join(':'))
+      clientId ??= safeDecode(id ?? '')
+      clientSecret ??= safeDecode(secret.join(':'))
     }
     const grantType = form.grant_type
     if (!grantType) return oauthError(reply, 400, 'invalid_request', 'grant type not supported')

@@ -167,9 +167,10 @@ export function createOAuthState(options: { tokenTtlSeconds: number }): OAuthSta
     },
     revoke(token) {
       const a = accessTokens.get(token)
-      if (a) { a.revoked = true; return true }
+      // An already revoked token is as unknown as one never issued: 400 invalid_token.
+      if (a && !a.revoked) { a.revoked = true; return true }
       const r = refreshTokens.get(token)
-      if (r) { r.revoked = true; revokeAccessOf(r.token); return true }
+      if (r && !r.revoked) { r.revoked = true; revokeAccessOf(r.token); return true }
       return false
     },
     authenticate(token) {

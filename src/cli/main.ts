@@ -44,6 +44,13 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+// kafkajs 2.2.4 sets one timer with a negative delay on Node >= 23 (tulios/kafkajs#1751),
+// which Node reports as a warning; it is harmless, and a command's stderr stays for its errors.
+process.removeAllListeners('warning')
+process.on('warning', (warning) => {
+  if (warning.name !== 'TimeoutNegativeWarning') process.stderr.write(`warning: ${warning.name}: ${warning.message}\n`)
+})
+
 try {
   const code = await run(process.argv.slice(2))
   if (code >= 0) process.exitCode = code

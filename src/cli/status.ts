@@ -36,6 +36,14 @@ export interface StatusReport {
   kafka: { brokers: string[]; reachable: boolean; error?: string; groups: LagStatus[] }
 }
 
+function isMissingTable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const { code, message } = e as { code?: string; message?: string }
+    if (code === '42P01' || /no such table/i.test(message ?? '')) return true
+  }
+  return false
+}
+
 async function readStore(config: Config, merchantId: string | undefined): Promise<Pick<StatusReport, 'store' | 'merchants'>> {
   const backend = config.databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres'
   if (backend === 'sqlite' && !existsSync(resolve(config.databaseUrl.slice('sqlite:'.length)))) {
@@ -47,8 +55,9 @@ async function readStore(config: Config, merchantId: string | undefined): Promis
     try {
       connections = await store.listConnections()
     } catch (err) {
-      // No tables yet: the store was never migrated.
-      return { store: { backend, state: 'empty', error: (err as Error).message }, merchants: [] }
+      // No tables yet means never migrated, a normal answer; anything else is a failure.
+      if (isMissingTable(err)) return { store: { backend, state: 'empty' }, merchants: [] }
+      throw err
     }
     const chosen = connections.filter((c) => merchantId === undefined || c.merchantId === merchantId)
     const merchants = await Promise.all(chosen.map(async (c) => ({

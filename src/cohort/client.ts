@@ -192,7 +192,8 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
       const known = (await definitions(merchantId)).get(definition.key)
       if (known) return checkType(known, definition.type)
       try {
-        const created = await call('POST', `${merchantPath(merchantId)}/user-properties`, PropertyDefinition, definition)
+        // The contract promises a 201 only: an empty answer means the definition as sent.
+        const created = (await call('POST', `${merchantPath(merchantId)}/user-properties`, PropertyDefinition.optional(), definition)) ?? definition
         ;(await definitions(merchantId)).set(created.key, created)
         return created
       } catch (err) {

@@ -4,7 +4,7 @@
  * 15 minutes ahead, and either a `merchantId` claim (that merchant only) or `role: "ops"`.
  * Missing, expired or forged: 401. A merchant token on another merchant's route: 403.
  */
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { errors as joseErrors, jwtVerify } from 'jose'
 import type { Secret } from '../config.ts'
 import { AppError } from '../errors.ts'
@@ -27,15 +27,15 @@ declare module 'fastify' {
 export interface DashboardAuth {
   /** Verify a token; throws `auth.invalid` with the reason. */
   verify(token: string): Promise<Principal>
-  /** preHandler: a token for `:merchantId` (or ops). */
-  requireMerchant: preHandlerAsyncHookHandler
-  /** preHandler: an ops token. */
-  requireOps: preHandlerAsyncHookHandler
+  /** onRequest hook (before validation, so anonymous callers learn nothing): a token for `:merchantId` (or ops). */
+  requireMerchant: onRequestAsyncHookHandler
+  /** onRequest hook: an ops token. */
+  requireOps: onRequestAsyncHookHandler
 }
 
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization
-  if (!header) throw new AppError('auth.missing', 'missing Authorization: Bearer token')
+  if (!header) throw new AppError('auth.missing', 'missing bearer token in the Authorization header')
   const match = /^Bearer\s+(\S+)$/i.exec(header)
   if (!match?.[1]) throw new AppError('auth.invalid', 'Authorization must be "Bearer <token>"')
   return match[1]

@@ -33,7 +33,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const status = err.statusCode ?? 500
     if (status >= 400 && status < 500) {
       // Fastify's own client errors (bad JSON, body too large, unsupported media type).
-      return reply.code(status).send(errorBody(status === 404 ? 'not-found' : 'request.invalid', scrubSecrets(err.message)))
+      const code = status === 404 ? 'not-found' : status === 429 ? 'rate-limited' : 'request.invalid'
+      return reply.code(status).send(errorBody(code, scrubSecrets(err.message)))
     }
     request.log.error({ err }, 'unexpected error')
     return reply.code(500).send(errorBody('internal', 'internal error'))

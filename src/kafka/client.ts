@@ -6,7 +6,7 @@ import { Kafka, Partitioners, type Admin, type Consumer, type EachBatchPayload, 
 import { AppError } from '../errors.ts'
 import { createComponent, type Component } from '../component.ts'
 import type { Logger } from '../logger.ts'
-import { retry } from '../retry.ts'
+import { retry, withTimeout } from '../retry.ts'
 import { kafkaLogLevel, makeLogCreator } from './logging.ts'
 
 export interface TopicSpec {
@@ -74,14 +74,6 @@ function unavailable(err: unknown, what: string): AppError {
   return new AppError('kafka.unavailable', `Kafka ${what} failed: ${reason}`, { cause: err })
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AppError('kafka.unavailable', `Kafka ${what} timed out after ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
 export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   const logger = settings.logger.child({ component: 'kafka' })
   const kafka = new Kafka({
@@ -125,7 +117,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       await withTimeout((async () => {
         await client.connect()
         await client.describeCluster()
-      })(), timeoutMs, 'ping')
+      })(), timeoutMs, () => new AppError('kafka.unavailable', `Kafka ping timed out after ${timeoutMs} ms`))
     } catch (err) {
       if (err instanceof AppError) throw err
       throw unavailable(err, 'ping')

@@ -6,13 +6,14 @@
  * Also the disconnect route.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { DashboardAuth, Principal } from '../http/index.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
+import { withTimeout } from '../retry.ts'
 import { loginUrlOf, redirectUriOf, tokenContext, type SalesforceConnections } from '../salesforce/index.ts'
 import type { Store } from '../store/index.ts'
 import { sendPopupPage } from './popup-page.ts'
@@ -48,15 +49,31 @@ const CallbackQuery = z.object({
   error_description: z.string().optional(),
 })
 
+/** Longest wait for Salesforce's token and revoke endpoints. */
+const OAUTH_CALL_TIMEOUT_MS = 20_000
+
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
+  app.register(async (scope) => routesOf(scope, deps))
+}
+
+function routesOf(scope: FastifyInstance, deps: OAuthRouteDeps): void {
   const { config, store, cipher, connections } = deps
-  const routes = app.withTypeProvider<ZodTypeProvider>()
+  const routes = scope.withTypeProvider<ZodTypeProvider>()
   const fail = (reply: FastifyReply, status: number, code: string) => sendPopupPage(reply, status, config.dashboard.origin, { type: 'salesforce-error', code })
-  const rateLimit = { max: 30, timeWindow: '1 minute' }
+  // Per merchant on connect (behind a proxy every caller may share one address), per address on the callback.
+  const rateLimit = { max: 30, timeWindow: '1 minute', keyGenerator: (request: FastifyRequest) => (request.query as { merchantId?: string } | undefined)?.merchantId ?? request.ip }
+
   // The pop-up must keep its opener through the trip to Salesforce and back, or it cannot
   // post the result to the dashboard: no Cross-Origin-Opener-Policy isolation on these routes.
-  routes.addHook('onSend', async (request, reply) => {
-    if (request.url.startsWith('/oauth/salesforce/')) void reply.header('cross-origin-opener-policy', 'unsafe-none')
+  scope.addHook('onSend', async (_request, reply) => {
+    void reply.header('cross-origin-opener-policy', 'unsafe-none')
+  })
+  // Whatever goes wrong, the pop-up answers with the page that tells the dashboard.
+  scope.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    const status = err instanceof AppError ? err.status : err.statusCode ?? 500
+    const code = err instanceof AppError ? err.code : status === 429 ? 'rate-limited' : err.validation ? 'invalid-request' : status < 500 ? 'invalid-request' : 'internal'
+    if (status >= 500) request.log.error({ err }, 'OAuth route failed')
+    return fail(reply, status, code)
   })
 
   routes.get('/oauth/salesforce/connect', { schema: { querystring: ConnectQuery, tags: ['oauth'] }, config: { rateLimit } }, async (request, reply) => {
@@ -113,11 +130,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     const verifier = cipher.decrypt(pending.codeVerifierEnc, stateContext(pending.state))
     let token: { access_token: string; refresh_token?: string; instance_url: string; id: string }
     try {
-      token = await connections.oauth2(pending.environment).requestToken(code, { code_verifier: verifier })
+      token = await withTimeout(connections.oauth2(pending.environment).requestToken(code, { code_verifier: verifier }), OAUTH_CALL_TIMEOUT_MS, () => Object.assign(new Error('Salesforce did not answer the token request in time'), { name: 'timeout' }))
     } catch (err) {
       const name = (err as Error).name
       log.warn({ error: name }, 'code exchange failed')
       // Salesforce's OAuth error names (invalid_grant, invalid_request, invalid_client, …) reach the dashboard as codes.
+      if (name === 'timeout') return fail(reply, 504, 'token-exchange-timed-out')
       return fail(reply, 400, /^[a-z_]{3,40}$/.test(name) && name !== 'error' ? name.replace(/_/g, '-') : 'token-exchange-failed')
     }
     if (!token.refresh_token) {
@@ -173,16 +191,17 @@ export async function disconnectMerchant(deps: Omit<OAuthRouteDeps, 'auth'>, mer
   if (!stored || (!stored.refreshTokenEnc && !stored.accessTokenEnc)) throw new AppError('not-found', `merchant ${merchantId} has no Salesforce connection`)
   await deps.events.emit('disconnected', merchantId)
   connections.evict(merchantId)
-  let revoked = false
-  const tokenEnc = stored.refreshTokenEnc ?? stored.accessTokenEnc
   const kind = stored.refreshTokenEnc ? 'refresh' : 'access'
+  const token = cipher.decrypt((stored.refreshTokenEnc ?? stored.accessTokenEnc)!, tokenContext(merchantId, kind))
+  // The tokens go first: whatever Salesforce does with the revocation, the bridge holds none.
+  await store.clearConnectionTokens(merchantId)
+  let revoked = false
   try {
-    await connections.oauth2(stored.environment).revokeToken(cipher.decrypt(tokenEnc!, tokenContext(merchantId, kind)))
+    await withTimeout(connections.oauth2(stored.environment).revokeToken(token), OAUTH_CALL_TIMEOUT_MS, () => new Error('Salesforce did not answer the revocation in time'))
     revoked = true
   } catch (err) {
-    // The tokens are deleted here either way; an unrevoked token dies at its own expiry.
+    // An unrevoked token dies at its own expiry.
     log.warn({ merchantId, reason: (err as Error).message }, 'revocation at Salesforce failed')
   }
-  await store.clearConnectionTokens(merchantId)
   await store.appendAudit({ merchantId, actor, action: 'connection.disconnected', details: { orgId: stored.orgId, revoked } })
 }

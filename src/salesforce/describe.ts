@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { AppError } from '../errors.ts'
+import { withTimeout } from '../retry.ts'
 import type { SalesforceConnections } from './connections.ts'
 
 export interface ObjectInfo {
@@ -37,6 +38,14 @@ export interface DescribeService {
 
 // System objects no one keeps customers in: change events, history, sharing, feeds, metadata.
 const NOT_CUSTOMER_OBJECTS = /(ChangeEvent|History|Share|Feed|__mdt|__e|__x|__b)$/
+
+/** Longest wait for one describe call; jsforce has no deadline of its own. */
+export const SALESFORCE_CALL_TIMEOUT_MS = 30_000
+
+/** A jsforce call with a deadline: past it, `salesforce.unavailable`. */
+export function withSalesforceDeadline<T>(call: Promise<T>, what: string, ms = SALESFORCE_CALL_TIMEOUT_MS): Promise<T> {
+  return withTimeout(call, ms, () => new AppError('salesforce.unavailable', `${what}: Salesforce did not answer within ${ms} ms`))
+}
 
 export function cdcChannelOf(object: string): string {
   return object.endsWith('__c') ? `/data/${object.slice(0, -1)}ChangeEvent` : `/data/${object}ChangeEvent`
@@ -98,7 +107,7 @@ export function createDescribeService(connections: SalesforceConnections): Descr
       const conn = await connections.get(merchantId)
       let result: { sobjects: { name: string; label: string; custom: boolean; queryable: boolean; retrieveable?: boolean; deprecatedAndHidden?: boolean }[] }
       try {
-        result = await conn.describeGlobal()
+        result = await withSalesforceDeadline(conn.describeGlobal(), 'describeGlobal')
       } catch (err) {
         throw toSalesforceError(err, 'describeGlobal')
       }
@@ -118,7 +127,7 @@ export function createDescribeService(connections: SalesforceConnections): Descr
       const conn = await connections.get(merchantId)
       let described: { fields: RawField[] }
       try {
-        described = await conn.describe(object)
+        described = await withSalesforceDeadline(conn.describe(object), `describe ${object}`)
       } catch (err) {
         throw toSalesforceError(err, `describe ${object}`)
       }

@@ -37,7 +37,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
     await scope.register(cors, { origin: deps.config.dashboard.origin, methods: ['GET', 'PUT', 'POST', 'DELETE'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 })
     const routes = scope.withTypeProvider<ZodTypeProvider>()
     const base = '/v1/merchants/:merchantId/salesforce'
-    const guarded = { preHandler: deps.auth.requireMerchant }
+    const guarded = { onRequest: deps.auth.requireMerchant }
 
     const settingsOf = async (merchantId: string) => {
       const saved = await store.getSettings(merchantId)

@@ -84,6 +84,12 @@ t.test('status on a missing store says so and exits 0; migrate creates it; statu
   t.same(report.kafka.groups.map((g: { groupId: string }) => g.groupId), ['salesforce-bridge.export', 'salesforce-bridge.import'])
 })
 
+t.test('status fails with one line when the store cannot be reached', async (t) => {
+  const result = await cli(['status'], { ...baseEnv, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' })
+  t.equal(result.code, 1)
+  t.match(result.stderr, /^salesforce-bridge: .+\n$/)
+})
+
 t.test('status with Kafka unreachable still answers, and says so', async (t) => {
   const dir = tempDir(t)
   const result = await cli(['status'], { ...baseEnv, DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`, KAFKA_BROKERS: '127.0.0.1:1' })
@@ -135,7 +141,9 @@ t.test('serve: migrates, creates topics, answers /readyz, drains on SIGTERM and 
 
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'graceful exit')
-  const messages = lines().map((l) => l.msg)
-  t.ok(messages.includes('shutting down: stopping intake, draining work'))
-  t.equal(messages.at(-1), 'stopped')
+  // Compared by their time: the child's output chunks may arrive interleaved.
+  const timeOf = (msg: string) => String(lines().find((l) => l.msg === msg)?.time ?? '')
+  t.ok(timeOf('shutting down: stopping intake, draining work'), 'shutdown began')
+  t.ok(timeOf('stopped') >= timeOf('shutting down: stopping intake, draining work'), 'then it stopped')
+  t.notOk(lines().some((l) => Number(l.level) >= 50), 'no error on the way')
 })

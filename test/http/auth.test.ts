@@ -12,8 +12,8 @@ async function makeApp() {
   const auth = createDashboardAuth(new Secret(SECRET))
   const app = Fastify()
   registerErrorHandling(app)
-  app.get('/v1/merchants/:merchantId/salesforce', { preHandler: auth.requireMerchant }, async (request) => request.principal)
-  app.get('/ops', { preHandler: auth.requireOps }, async (request) => request.principal)
+  app.get('/v1/merchants/:merchantId/salesforce', { onRequest: auth.requireMerchant }, async (request) => request.principal)
+  app.get('/ops', { onRequest: auth.requireOps }, async (request) => request.principal)
   return app
 }
 

@@ -251,4 +251,14 @@ t.test('the public OAuth routes are rate limited', async (t: Test) => {
   for (let i = 0; i < 32; i++) statuses.push((await fetch(`${stack.url}/oauth/salesforce/callback?state=x`)).status)
   t.ok(statuses.slice(0, 30).every((s) => s === 400))
   t.equal(statuses.at(-1), 429)
+  const limited = await fetch(`${stack.url}/oauth/salesforce/callback?state=x`)
+  t.same(messageOf(await limited.text()), { type: 'salesforce-error', code: 'rate-limited' }, 'the pop-up still tells the dashboard')
+})
+
+t.test('bad requests to the OAuth routes still answer the pop-up page', async (t) => {
+  const stack = await startStack(t)
+  const token = await stack.token({ merchantId: 'm_1' })
+  const res = await stack.call('GET', `/oauth/salesforce/connect?merchantId=m_1&token=${token}&environment=staging`)
+  t.equal(res.status, 400)
+  t.same(messageOf(res.body), { type: 'salesforce-error', code: 'invalid-request' })
 })

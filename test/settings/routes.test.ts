@@ -111,6 +111,11 @@ t.test('access: no token 401, another merchant 403, ops allowed; not connected 4
   t.same(ops.body.connection, { state: 'not-connected' })
   t.same(Object.keys(ops.body.health).sort(), ['apiBudget', 'cdc', 'errors', 'lastExportAt', 'lastImportAt', 'lastReconcile', 'pendingExport'])
   t.match(await stack.call('GET', `/v1/merchants/${merchantId}/salesforce/objects`, { merchantId }), { status: 409, body: { error: { code: 'salesforce.not-connected' } } })
+  // Authentication comes before validation: an anonymous caller learns nothing about the rules.
+  t.match(await stack.call('PUT', `/v1/merchants/${merchantId}/salesforce/import`, { body: { enabled: 'nope' } }), { status: 401 })
+  t.match(await stack.call('PUT', `/v1/merchants/${merchantId}/salesforce/import`, { merchantId: 'other', body: { enabled: 'nope' } }), { status: 403 })
+  const longId = 'm'.repeat(128)
+  t.match(await stack.call('GET', `/v1/merchants/${longId}/salesforce`, { merchantId: longId }), { status: 200, body: { merchantId: longId } })
 })
 
 t.test('CORS allows the dashboard origin only; OpenAPI lists every route', async (t) => {

@@ -148,11 +148,19 @@ async function saveExport() {
 }
 
 function connect() {
+  // Open the pop-up inside the click (pop-up blockers allow only that), then send it on its way.
+  const popup = window.open('about:blank', 'salesforce-connect', 'width=520,height=680')
   const params = new URLSearchParams({ merchantId: state.merchantId, environment: $('environment-choice').value })
-  token().then((t) => {
-    params.set('token', t)
-    window.open(`${state.config.bridgeUrl}/oauth/salesforce/connect?${params}`, 'salesforce-connect', 'width=520,height=680')
-  })
+  token().then(
+    (t) => {
+      params.set('token', t)
+      popup.location.href = `${state.config.bridgeUrl}/oauth/salesforce/connect?${params}`
+    },
+    (err) => {
+      popup.close()
+      show(`Could not start the connection: ${err.message}`, true)
+    },
+  )
 }
 
 const guard = (fn) => () => fn().catch((err) => show(err.message, true))

@@ -168,6 +168,9 @@ t.test('revoke: a revoked refresh token gives invalid_grant and kills its access
   const unknown = await fetch(`${sandbox.url}/services/oauth2/revoke?token=unknown`)
   t.equal(unknown.status, 400)
   t.equal(((await unknown.json()) as { error: string }).error, 'invalid_token')
+  const again = await fetch(`${sandbox.url}/services/oauth2/revoke?token=${encodeURIComponent(tokens.refresh_token)}`)
+  t.equal(again.status, 400, 'a token revoked already is as good as unknown')
+  t.equal(((await again.json()) as { error: string }).error, 'invalid_token')
 
   const oauth2 = new jsforce.OAuth2({ loginUrl: sandbox.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUri: REDIRECT_URI })
   await t.rejects(oauth2.refreshToken(tokens.refresh_token), { name: 'invalid_grant', message: 'expired access/refresh token' })

@@ -499,3 +499,17 @@ async function contract(t: Test, makeStore: MakeStore): Promise<void> {
     t.ok((await store.listTrace(merchantId, { userId: 'u3' }))[0]!.at.getTime() >= before, 'at defaults to now')
   })
 }
+
+/** Remembers every store a test file opens, so its teardown closes them all. */
+export function createStoreTracker(): { track: (store: Store) => Store; closeAll: () => Promise<void> } {
+  const opened: Store[] = []
+  return {
+    track(store) {
+      opened.push(store)
+      return store
+    },
+    closeAll: async () => {
+      await Promise.all(opened.map((store) => store.close()))
+    },
+  }
+}

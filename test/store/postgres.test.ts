@@ -1,22 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
-import type { Store } from '../../src/store/index.ts'
 import { createPostgresStore } from '../../src/store/postgres.ts'
 import { dropSchema } from '../helpers/index.ts'
-import { runStoreContract } from './contract.ts'
+import { createStoreTracker, runStoreContract } from './contract.ts'
 
 const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 // A schema of its own, so test files can run in parallel against one database.
 const schema = `store_test_${randomBytes(6).toString('hex')}`
-const opened: Store[] = []
-const track = (store: Store): Store => {
-  opened.push(store)
-  return store
-}
+const { track, closeAll } = createStoreTracker()
 
 t.teardown(async () => {
-  await Promise.all(opened.map((store) => store.close()))
+  await closeAll()
   await dropSchema(schema)
 })
 

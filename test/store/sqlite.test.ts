@@ -3,21 +3,17 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import t from 'tap'
-import { createStore, type Store } from '../../src/store/index.ts'
+import { createStore } from '../../src/store/index.ts'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
-import { runStoreContract } from './contract.ts'
+import { createStoreTracker, runStoreContract } from './contract.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-'))
 // A folder that does not exist yet: the store must create it.
 const path = join(dir, 'nested', 'state.db')
-const opened: Store[] = []
-const track = (store: Store): Store => {
-  opened.push(store)
-  return store
-}
+const { track, closeAll } = createStoreTracker()
 
 t.teardown(async () => {
-  await Promise.all(opened.map((store) => store.close()))
+  await closeAll()
   rmSync(dir, { recursive: true, force: true })
 })
 

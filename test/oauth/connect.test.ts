@@ -83,6 +83,18 @@ t.test('connect: PKCE S256 and a one-time state; the callback stores the org and
   t.match(audit.body.data[0], { action: 'connection.connected', actor: `dashboard:${merchantId}` })
 })
 
+t.test('environment=sandbox goes to the sandbox login URL and is remembered', async (t) => {
+  const stack = await startStack(t, { env: { SALESFORCE_SANDBOX_LOGIN_URL: 'http://localhost:1' } })
+  const merchantId = randomName('m')
+  const authorize = await startConnect(stack, merchantId, 'sandbox')
+  t.match(authorize, /^http:\/\/localhost:1\/services\/oauth2\/authorize\?/)
+  // Finish the flow on the stand-in (same server, reached through 127.0.0.1).
+  const login = await scriptedLogin(authorize.replace('http://localhost:1', stack.salesforce.url), { username: 'integration@example.com' })
+  const pending = await stack.store.takeOAuthState(login.state!)
+  t.equal(pending?.environment, 'sandbox')
+  t.equal(pending?.merchantId, merchantId)
+})
+
 t.test('state: forged, expired, and another merchant\'s token are refused', async (t) => {
   const stack = await startStack(t)
   const merchantId = randomName('m')

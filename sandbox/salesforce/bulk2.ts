@@ -13,6 +13,7 @@ import { contextOf } from './api.ts'
 import { COLUMN_DELIMITERS, csvRow, LINE_ENDINGS, type ColumnDelimiter, type LineEnding } from './csv.ts'
 import { notFound, SalesforceApiError } from './errors.ts'
 import type { FieldDef } from './fields.ts'
+import type { ApiUsage } from './limits.ts'
 import { makeId } from './ids.ts'
 import type { SObjectDef } from './metadata.ts'
 import type { Org } from './orgs.ts'
@@ -58,6 +59,7 @@ export interface Bulk2Jobs {
 }
 
 const MAX_JOBS = 500
+const MIN_VERSION = 47
 const TERMINAL = new Set<JobState>(['JobComplete', 'Failed', 'Aborted'])
 
 export function createBulk2Jobs(): Bulk2Jobs {
@@ -135,7 +137,7 @@ function decodeLocator(locator: string): number | null {
 
 interface CreateBody { operation?: unknown; query?: unknown; contentType?: unknown; columnDelimiter?: unknown; lineEnding?: unknown }
 
-export function registerBulk2Routes(api: FastifyInstance, deps: { store: RecordStore; bulkJobs: Bulk2Jobs; bulkOptions: Bulk2Options }): void {
+export function registerBulk2Routes(api: FastifyInstance, deps: { store: RecordStore; bulkJobs: Bulk2Jobs; bulkOptions: Bulk2Options; usage: ApiUsage }): void {
   const { bulkJobs: jobs, bulkOptions: options } = deps
 
   const jobOf = (request: FastifyRequest): QueryJob => {
@@ -178,6 +180,7 @@ export function registerBulk2Routes(api: FastifyInstance, deps: { store: RecordS
       columnDelimiter, lineEnding, fail: ctx.bulkFailure,
     }
     jobs.create(job)
+    deps.usage.bulkQueryJob(ctx.org.id)
     return reply.code(200).send(jobInfo(job, false))
   }
 
@@ -246,12 +249,18 @@ export function registerBulk2Routes(api: FastifyInstance, deps: { store: RecordS
     done: true, records: jobs.list(contextOf(request).org.id).map((j) => jobInfo(j, false)), nextRecordsUrl: null,
   })
 
-  for (const base of ['/:version/jobs/query', '/:version/jobs/query/']) {
-    api.post(base, create)
-    api.get(base, list)
+  // Bulk API 2.0 query exists from API 47.0; older versions have no such resource.
+  const opts = {
+    preHandler: async (request: FastifyRequest) => {
+      if (Number(contextOf(request).version) < MIN_VERSION) throw notFound()
+    },
   }
-  api.get('/:version/jobs/query/:jobId', status)
-  api.patch('/:version/jobs/query/:jobId', abort)
-  api.delete('/:version/jobs/query/:jobId', remove)
-  api.get('/:version/jobs/query/:jobId/results', results)
+  for (const base of ['/:version/jobs/query', '/:version/jobs/query/']) {
+    api.post(base, opts, create)
+    api.get(base, opts, list)
+  }
+  api.get('/:version/jobs/query/:jobId', opts, status)
+  api.patch('/:version/jobs/query/:jobId', opts, abort)
+  api.delete('/:version/jobs/query/:jobId', opts, remove)
+  api.get('/:version/jobs/query/:jobId/results', opts, results)
 }

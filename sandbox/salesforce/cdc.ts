@@ -12,7 +12,7 @@
  *   second is merged into one event listing every record id. Sequence numbers count the
  *   events of the transaction.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { EventBus } from './event-bus.ts'
 import type { FieldDef } from './fields.ts'
 import { findSObject, type SObjectDef } from './metadata.ts'
@@ -107,7 +107,7 @@ export interface CdcPublisher {
   handleChange(change: ChangeEvent): void
   /** Publish a gap (`GAP_UPDATE`…) or overflow (`GAP_OVERFLOW`) event; returns its replay id. */
   publishGap(input: { orgId: string; def: SObjectDef; kind: 'gap' | 'overflow'; recordIds: string[]; changeType: string; commitUser: string }): number
-  /** Publish a raw event (`payload` = the event's `data.payload`) on any channel. */
+  /** Publish a raw event (`payload` = the event's `data.payload`) on any channel; `/event/…` ones get an `EventUuid`. */
   publishRaw(orgId: string, channel: string, payload: unknown): number
 }
 
@@ -178,7 +178,9 @@ export function createCdcPublisher(bus: EventBus): CdcPublisher {
     publishRaw(orgId, channel, payload) {
       const schema = schemaIdOf(channel)
       const payloadJson = JSON.stringify(payload ?? {})
-      return bus.org(orgId).publish([channel], (replayId) => `{"schema":"${schema}","payload":${payloadJson},"event":{"replayId":${replayId}}}`).replayId
+      // Platform events (`/event/…`) also carry `data.event.EventUuid`; change events only `replayId`.
+      const uuid = channel.startsWith('/event/') ? `"EventUuid":"${randomUUID()}",` : ''
+      return bus.org(orgId).publish([channel], (replayId) => `{"schema":"${schema}","payload":${payloadJson},"event":{${uuid}"replayId":${replayId}}}`).replayId
     },
   }
 }

@@ -9,6 +9,8 @@ export interface ApiUsage {
   /** Count one API call; returns the org's usage including it. */
   count(orgId: string, endpoint: string, client: string | undefined): number
   used(orgId: string): number
+  /** Count one Bulk API 2.0 query job created by the org (`DailyBulkV2QueryJobs`). */
+  bulkQueryJob(orgId: string): void
   readonly max: number
   /** `api-usage=N/M`, the value of `Sforce-Limit-Info`. */
   header(orgId: string): string
@@ -30,6 +32,7 @@ export function endpointOf(method: string, path: string): string {
 
 export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage {
   const perOrg = new Map<string, number>()
+  const bulkJobs = new Map<string, number>()
   const byEndpoint = new Map<string, number>()
   const byClient = new Map<string, number>()
   let total = 0
@@ -49,6 +52,7 @@ export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage 
       return bump(perOrg, orgId)
     },
     used,
+    bulkQueryJob: (orgId) => void bump(bulkJobs, orgId),
     header: (orgId) => `api-usage=${used(orgId)}/${max}`,
     limits(orgId, streaming) {
       const left = (m: number, u = 0) => ({ Max: m, Remaining: Math.max(0, m - u) })
@@ -59,7 +63,7 @@ export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage 
         DailyAsyncApexExecutions: left(250000),
         DailyBulkApiBatches: left(15000),
         DailyBulkV2QueryFileStorageMB: left(976562),
-        DailyBulkV2QueryJobs: left(10000),
+        DailyBulkV2QueryJobs: left(10000, bulkJobs.get(orgId)),
         DailyDeliveredPlatformEvents: left(streaming.maxDelivered, streaming.delivered),
         DailyDurableGenericStreamingApiEvents: left(1000000),
         DailyDurableStreamingApiEvents: left(1000000),
@@ -77,6 +81,7 @@ export function createApiUsage(options: { dailyApiRequests: number }): ApiUsage 
     stats: () => ({ total, byEndpoint: Object.fromEntries(byEndpoint), byClient: Object.fromEntries(byClient) }),
     reset() {
       perOrg.clear()
+      bulkJobs.clear()
       byEndpoint.clear()
       byClient.clear()
       total = 0

@@ -110,6 +110,8 @@ t.test('job info, states, CSV pages with locators, maxRecords, queryAll, delimit
   const listed = await bulk(sandbox.url, tokens.access_token, 'GET', '')
   t.match(listed.body, { done: true, nextRecordsUrl: null })
   t.equal(listed.body.records.length, 2)
+  const limits = await fetch(`${sandbox.url}/services/data/v${VERSION}/limits`, { headers: { authorization: `Bearer ${tokens.access_token}` } }).then(async (r) => (await r.json()) as Record<string, unknown>)
+  t.same(limits.DailyBulkV2QueryJobs, { Max: 10000, Remaining: 9998 }, 'each created query job uses up DailyBulkV2QueryJobs')
 })
 
 t.test('abort, delete, failed jobs and errors', async (t) => {
@@ -139,6 +141,8 @@ t.test('abort, delete, failed jobs and errors', async (t) => {
   t.match((await bulk(sandbox.url, tokens.access_token, 'POST', '', { operation: 'query', query: 'SELECT MailingAddress FROM Contact' })).body, [{ errorCode: 'API_ERROR' }])
   t.match((await bulk(sandbox.url, tokens.access_token, 'POST', '', { operation: 'insert', query })).body, [{ errorCode: 'InvalidJob' }])
   t.match((await bulk(sandbox.url, tokens.access_token, 'POST', '', { operation: 'query', query, contentType: 'JSON' })).body, [{ errorCode: 'InvalidJob' }])
+  t.same(await bulk(sandbox.url, tokens.access_token, 'POST', '', { operation: 'query', query }, '46.0').then((r) => [r.status, r.body]),
+    [404, [{ message: 'The requested resource does not exist', errorCode: 'NOT_FOUND' }]], 'Bulk API 2.0 query needs API 47.0 or later')
 
   await admin(sandbox.url, 'POST', '/faults', { kind: 'expire-tokens' })
   t.same(await bulk(sandbox.url, tokens.access_token, 'POST', '', { operation: 'query', query }).then((r) => [r.status, r.body]), [401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]])

@@ -138,7 +138,8 @@ t.test('gap and overflow events on demand, raw publication, /data/ChangeEvents, 
   const published = await admin(sandbox.url, 'POST', '/publish', { channel: '/event/Loyalty_Update__e', payload: { Points__c: 5, CreatedDate: '2024-05-29T16:26:40.000Z' } })
   t.equal(published.status, 201)
   const [raw] = await topic.next()
-  t.same(raw, { channel: '/event/Loyalty_Update__e', data: { schema: raw!.data!.schema, payload: { Points__c: 5, CreatedDate: '2024-05-29T16:26:40.000Z' }, event: { replayId: published.body.replayId } } })
+  t.same(raw, { channel: '/event/Loyalty_Update__e', data: { schema: raw!.data!.schema, payload: { Points__c: 5, CreatedDate: '2024-05-29T16:26:40.000Z' }, event: { EventUuid: raw!.data!.event.EventUuid, replayId: published.body.replayId } } })
+  t.match(raw!.data!.event.EventUuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'platform events carry an EventUuid')
   t.match((await admin(sandbox.url, 'POST', '/publish', { channel: 'nope', payload: {} })).body, { error: { code: 'invalid-request' } })
   t.equal((await admin(sandbox.url, 'POST', '/events', { kind: 'gap', object: 'Contact' })).status, 400, 'a gap names records')
 

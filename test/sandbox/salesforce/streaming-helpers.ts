@@ -4,7 +4,7 @@
  * cookie) for exact wire assertions, and admin API calls.
  */
 
-export type Message = Record<string, unknown> & { channel: string; data?: { payload: Record<string, unknown> & { ChangeEventHeader: Record<string, unknown> }; event: { replayId: number }; schema: string } }
+export type Message = Record<string, unknown> & { channel: string; data?: { payload: Record<string, unknown> & { ChangeEventHeader: Record<string, unknown> }; event: { replayId: number; EventUuid?: string }; schema: string } }
 
 /** Collects values; `waitFor(n)` resolves once n have arrived, or rejects at the deadline. */
 export class Inbox<T> {

@@ -63,7 +63,7 @@ export function registerSObjectRoutes(api: FastifyInstance, deps: ApiDeps): void
   api.post('/:version/sobjects/:object', create)
   api.post('/:version/sobjects/:object/', create)
 
-  /** The record an URL id names: 404 NOT_FOUND / ENTITY_IS_DELETED, 400 MALFORMED_ID. */
+  /** The record an URL id names: 404 NOT_FOUND; 400 ENTITY_IS_DELETED (as reference §4.5 lists it) or MALFORMED_ID. */
   const recordOf = (request: FastifyRequest) => {
     const ctx = contextOf(request)
     const def = objectOf(request)
@@ -71,7 +71,7 @@ export function registerSObjectRoutes(api: FastifyInstance, deps: ApiDeps): void
     if ('error' in found) {
       const e = found.error
       if (e.statusCode === 'INVALID_CROSS_REFERENCE_KEY') throw notFound()
-      throw new SalesforceApiError(e.statusCode === 'ENTITY_IS_DELETED' ? 404 : 400, e.statusCode, e.message, e.fields)
+      throw new SalesforceApiError(400, e.statusCode, e.message, e.fields)
     }
     return { ctx, def, record: found.record }
   }

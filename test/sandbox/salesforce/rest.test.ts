@@ -142,7 +142,7 @@ t.test('single-record CRUD, ids, system fields and errors', async (t) => {
 
   t.equal((await call('DELETE', `/sobjects/Contact/${id}`)).status, 204)
   const gone = await call('GET', `/sobjects/Contact/${id}`)
-  t.equal(gone.status, 404)
+  t.equal(gone.status, 400)
   t.same(gone.body, [{ message: 'entity is deleted', errorCode: 'ENTITY_IS_DELETED', fields: [] }])
   t.equal((await call('PATCH', `/sobjects/Contact/${id}`, { Title: 'x' })).body[0].errorCode, 'ENTITY_IS_DELETED')
   const badJson = await fetch(`${sandbox.url}/services/data/v62.0/sobjects/Contact`, {

@@ -27,6 +27,8 @@ export const ErrorCodes = {
   'store.conflict': { status: 409, retriable: false },
   'store.migration-failed': { status: 500, retriable: false },
   'store.unsupported-url': { status: 500, retriable: false },
+  // A write under a lease fence that is no longer current: another instance took over.
+  'store.fenced': { status: 409, retriable: false },
   // kafka
   'kafka.unavailable': { status: 503, retriable: true },
   'kafka.produce-failed': { status: 503, retriable: true },

@@ -1,114 +1,91 @@
 /**
- * Builds the Fastify application from a validated config and its dependencies. It does not
- * listen and does not read the environment: src/server.ts does that, tests use
- * `app.inject` or port 0.
+ * Builds the Fastify application from the services (src/services.ts). It does not listen,
+ * does not read the environment and builds no long-lived part itself: src/server.ts does the
+ * listening, tests use `app.inject` or port 0.
  *
- * Lifetimes: `onReady` starts Kafka, then the components in order; `preClose` stops the
- * components in reverse (intake first, in-flight work drained); `onClose` closes Kafka and
- * the store last.
+ * Lifetimes: `onReady` starts the services (Kafka, settings watcher), then the engines in
+ * order; a failing start stops what had started. `preClose` stops the engines in reverse
+ * (intake first, in-flight work drained); `onClose` stops the services and closes the store
+ * last.
  */
 import { randomUUID } from 'node:crypto'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Registry } from 'prom-client'
-import { createCohortClient, type CohortClient } from './cohort/index.ts'
-import type { Component } from './component.ts'
-import type { Config } from './config.ts'
-import { createDashboardAuth, createMetricsRegistry, registerErrorHandling, registerHealthRoutes, registerMetricsRoute, registerOpenApi } from './http/index.ts'
-import type { KafkaClient } from './kafka/index.ts'
-import type { Logger } from './logger.ts'
-import { createMerchantEvents, type MerchantEvents } from './merchant-events.ts'
-import { createTokenCipher, registerOAuthRoutes } from './oauth/index.ts'
-import { createDescribeService, createSalesforceConnections, type SalesforceConnections } from './salesforce/index.ts'
+import { startAll, stopAll, type Component } from './component.ts'
+import { createDashboardAuth, registerErrorHandling, registerHealthRoutes, registerMetricsRoute, registerOpenApi, type ReadinessCheck } from './http/index.ts'
+import { registerOAuthRoutes } from './oauth/index.ts'
+import type { ComponentFactory, Services } from './services.ts'
 import { registerSettingsRoutes } from './settings/index.ts'
-import type { Store } from './store/index.ts'
 
-export interface AppDeps {
-  logger: Logger
-  store: Store
-  kafka: KafkaClient
-  /** Default: a fresh registry with process metrics. */
-  metrics?: Registry
-  /** Started after Kafka when the app is ready, stopped in reverse before it closes. */
-  components?: Component[]
-  /** Default: a client of COHORT_API_URL. */
-  cohort?: CohortClient
-  /** Default: made from the config, store and TOKEN_ENCRYPTION_KEYS. */
-  connections?: SalesforceConnections
-  events?: MerchantEvents
+export interface AppOptions {
+  /** The engines: made from the services, started after them, stopped before them. */
+  components?: (Component | ComponentFactory)[]
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    config: Config
-    store: Store
-    kafka: KafkaClient
-    metrics: Registry
-    salesforce: SalesforceConnections
-    merchantEvents: MerchantEvents
+    services: Services
   }
 }
 
-export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
-  const metrics = deps.metrics ?? createMetricsRegistry()
-  const components = deps.components ?? []
+/** Readiness: the store answers, Kafka answers and its consumers run. */
+export function readinessChecks(services: Services): ReadinessCheck[] {
+  const { store, kafka } = services
+  return [
+    { name: 'store', check: () => store.ping() },
+    {
+      name: 'kafka',
+      check: async () => {
+        await kafka.ping()
+        if (!kafka.isConnected()) throw new Error('the producer is still connecting')
+      },
+    },
+    {
+      name: 'consumers',
+      check: async () => {
+        const waiting = kafka.health().consumers.filter((c) => c.state !== 'running')
+        if (waiting.length > 0) throw new Error(`not consuming: ${waiting.map((c) => `${c.groupId} (${c.state})`).join(', ')}`)
+      },
+    },
+  ]
+}
+
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config, logger, metrics } = services
+  const components = (options.components ?? []).map((c) => (typeof c === 'function' ? c(services) : c))
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID()
     },
     return503OnClosing: true,
     // Merchant ids of up to 128 characters fit in a path parameter.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024 * 1024,
   })
-
-  app.decorate('config', config)
-  app.decorate('store', deps.store)
-  app.decorate('kafka', deps.kafka)
-  app.decorate('metrics', metrics)
+  app.decorate('services', services)
 
   await app.register(helmet, { global: true })
   await app.register(rateLimit, { global: false })
   registerErrorHandling(app)
   await registerOpenApi(app, '0.1.0')
 
-  const cipher = createTokenCipher(config.tokenEncryptionKeys)
-  const events = deps.events ?? createMerchantEvents(deps.logger)
-  const connections = deps.connections ?? createSalesforceConnections({ config, store: deps.store, cipher, logger: deps.logger, events })
-  const cohort = deps.cohort ?? createCohortClient({ baseUrl: config.cohort.apiUrl, token: config.cohort.apiToken, logger: deps.logger })
   const auth = createDashboardAuth(config.dashboard.jwtSecret)
-  app.decorate('salesforce', connections)
-  app.decorate('merchantEvents', events)
-  registerOAuthRoutes(app, { config, store: deps.store, cipher, connections, auth, events })
-  registerSettingsRoutes(app, { config, store: deps.store, cipher, connections, describe: createDescribeService(connections), cohort, auth, events })
-
-  registerHealthRoutes(app, [
-    { name: 'store', check: () => deps.store.ping() },
-    {
-      name: 'kafka',
-      check: async () => {
-        await deps.kafka.ping()
-        if (!deps.kafka.isConnected()) throw new Error('the producer is still connecting')
-      },
-    },
-  ])
+  registerOAuthRoutes(app, { ...services, auth })
+  registerSettingsRoutes(app, { ...services, auth })
+  registerHealthRoutes(app, readinessChecks(services))
   if (config.metricsPort === null) registerMetricsRoute(app, metrics)
 
   app.addHook('onReady', async () => {
-    await deps.kafka.start()
-    for (const component of components) await component.start()
+    await startAll([services, ...components], logger)
   })
   app.addHook('preClose', async () => {
-    for (const component of [...components].reverse()) {
-      await component.stop().catch((err: unknown) => app.log.error({ err, component: component.name }, 'component stop failed'))
-    }
+    await stopAll(components, logger)
   })
   app.addHook('onClose', async () => {
-    await deps.kafka.stop()
-    await deps.store.close()
+    await services.stop()
   })
 
   return app

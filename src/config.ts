@@ -45,7 +45,7 @@ export interface Config {
   databaseUrl: string
   kafka: {
     brokers: string[]
-    topics: { cohortEvents: string; salesforceChanges: string; dlq: string }
+    topics: { cohortEvents: string; salesforceChanges: string; dlq: string; status: string }
     groupPrefix: string
     partitions: number
   }
@@ -57,8 +57,18 @@ export interface Config {
     apiVersion: string
     clientName: string
     apiBudgetPercent: number
+    /** A load or resync of more records than this uses Bulk API 2.0. */
+    bulkThreshold: number
+    /** How often `/limits` may be read per org while paused on an allocation. */
+    limitsPollMs: number
   }
+  cdc: { resyncOverlapMs: number; stallCheckMs: number }
   exportLingerMs: number
+  /** A merchant's stream or a run changes hands this long after its holder stops renewing. */
+  leaseTtlMs: number
+  /** How often each instance reads the settings change feed. */
+  settingsPollMs: number
+  retentionDays: number
   cohort: { apiUrl: string; apiToken: Secret }
   /** The first key encrypts; all decrypt (rotation). */
   tokenEncryptionKeys: EncryptionKey[]
@@ -140,6 +150,7 @@ function makeSchema(dev: boolean) {
     KAFKA_TOPIC_COHORT_EVENTS: z.string().default('cohort.user-events').pipe(nonEmpty),
     KAFKA_TOPIC_SALESFORCE_CHANGES: z.string().default('salesforce.changes').pipe(nonEmpty),
     KAFKA_TOPIC_DLQ: z.string().default('salesforce-bridge.dlq').pipe(nonEmpty),
+    KAFKA_TOPIC_STATUS: z.string().default('salesforce-bridge.status').pipe(nonEmpty),
     KAFKA_GROUP_PREFIX: z.string().default('salesforce-bridge').pipe(nonEmpty),
     KAFKA_PARTITIONS: z.string().default(dev ? '6' : '12').pipe(z.coerce.number<string>().int().min(1).max(1000)),
     SALESFORCE_CLIENT_ID: devDefault(nonEmpty, 'sandbox-client-id'),
@@ -149,6 +160,13 @@ function makeSchema(dev: boolean) {
     SALESFORCE_API_VERSION: z.string().default('62.0').pipe(z.string().regex(/^\d{2,3}\.0$/, 'must look like 62.0')),
     SALESFORCE_CLIENT_NAME: z.string().default('cohort-bridge').pipe(z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, _ or -, at most 40')),
     SALESFORCE_API_BUDGET_PERCENT: z.string().default('50').pipe(z.coerce.number<string>().int().min(1).max(100)),
+    SALESFORCE_BULK_THRESHOLD: z.string().default('50000').pipe(z.coerce.number<string>().int().min(1).max(100000000)),
+    SALESFORCE_LIMITS_POLL_MS: z.string().default('900000').pipe(z.coerce.number<string>().int().min(100).max(86400000)),
+    CDC_RESYNC_OVERLAP_MS: z.string().default('300000').pipe(z.coerce.number<string>().int().min(0).max(86400000)),
+    CDC_STALL_CHECK_MS: z.string().default('900000').pipe(z.coerce.number<string>().int().min(100).max(86400000)),
+    LEASE_TTL_MS: z.string().default('30000').pipe(z.coerce.number<string>().int().min(500).max(3600000)),
+    SETTINGS_POLL_MS: z.string().default('2000').pipe(z.coerce.number<string>().int().min(50).max(60000)),
+    RETENTION_DAYS: z.string().default('30').pipe(z.coerce.number<string>().int().min(1).max(3650)),
     EXPORT_LINGER_MS: z.string().default('1000').pipe(z.coerce.number<string>().int().min(0).max(600_000)),
     COHORT_API_URL: devDefault(url, 'http://127.0.0.1:8082'),
     COHORT_API_TOKEN: devDefault(nonEmpty, 'sandbox-cohort-token'),
@@ -198,7 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     kafka: {
       brokers: e.KAFKA_BROKERS,
-      topics: { cohortEvents: e.KAFKA_TOPIC_COHORT_EVENTS, salesforceChanges: e.KAFKA_TOPIC_SALESFORCE_CHANGES, dlq: e.KAFKA_TOPIC_DLQ },
+      topics: { cohortEvents: e.KAFKA_TOPIC_COHORT_EVENTS, salesforceChanges: e.KAFKA_TOPIC_SALESFORCE_CHANGES, dlq: e.KAFKA_TOPIC_DLQ, status: e.KAFKA_TOPIC_STATUS },
       groupPrefix: e.KAFKA_GROUP_PREFIX,
       partitions: e.KAFKA_PARTITIONS,
     },
@@ -210,8 +228,14 @@ export function loadConfig(env: Env = process.env): Config {
       apiVersion: e.SALESFORCE_API_VERSION,
       clientName: e.SALESFORCE_CLIENT_NAME,
       apiBudgetPercent: e.SALESFORCE_API_BUDGET_PERCENT,
+      bulkThreshold: e.SALESFORCE_BULK_THRESHOLD,
+      limitsPollMs: e.SALESFORCE_LIMITS_POLL_MS,
     },
+    cdc: { resyncOverlapMs: e.CDC_RESYNC_OVERLAP_MS, stallCheckMs: e.CDC_STALL_CHECK_MS },
     exportLingerMs: e.EXPORT_LINGER_MS,
+    leaseTtlMs: e.LEASE_TTL_MS,
+    settingsPollMs: e.SETTINGS_POLL_MS,
+    retentionDays: e.RETENTION_DAYS,
     cohort: { apiUrl: e.COHORT_API_URL, apiToken: new Secret(e.COHORT_API_TOKEN) },
     tokenEncryptionKeys: e.TOKEN_ENCRYPTION_KEYS,
     dashboard: { jwtSecret: new Secret(e.DASHBOARD_JWT_SECRET), origin: e.DASHBOARD_ORIGIN },

@@ -16,6 +16,8 @@ export const ErrorCodes = {
   'rate-limited': { status: 429, retriable: true },
   internal: { status: 500, retriable: false },
   unavailable: { status: 503, retriable: true },
+  // The caller gave up (shutdown): not a failure of the peer, and nothing to retry.
+  aborted: { status: 503, retriable: false },
   'settings.invalid': { status: 422, retriable: false },
   'import-required': { status: 409, retriable: false },
   // secrets
@@ -36,6 +38,8 @@ export const ErrorCodes = {
   'salesforce.not-connected': { status: 409, retriable: false },
   'salesforce.needs-reauth': { status: 409, retriable: false },
   'salesforce.unavailable': { status: 503, retriable: true },
+  // REQUEST_LIMIT_EXCEEDED: the org's API allocation is spent; the merchant pauses until it refills.
+  'salesforce.limit-exceeded': { status: 503, retriable: false },
   'salesforce.rejected': { status: 422, retriable: false },
   'salesforce.oauth-failed': { status: 502, retriable: false },
   // Cohort internal API

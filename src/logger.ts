@@ -31,6 +31,8 @@ const REDACT_PATHS = [
 const SECRET_PARAMS = ['token', 'code', 'code_verifier', 'access_token', 'refresh_token', 'client_secret', 'password']
 
 const PARAM_PATTERN = new RegExp(`((?:^|[?&\\s"'])(?:${SECRET_PARAMS.join('|')})=)[^&#\\s"\\\\]*`, 'g')
+// Credentials inside a URL (`postgres://user:password@host`): the user stays, the password goes.
+const URL_PASSWORD_PATTERN = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s"'\\]*:)[^@/?#\s"'\\]+@/gi
 const BEARER_PATTERN = /(Bearer|OAuth)\s+[A-Za-z0-9._~+/=!-]+/g
 const JSON_FIELD_PATTERN = new RegExp(`("(?:${SECRET_KEYS.join('|')})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'g')
 // The same inside a JSON string that was itself serialised (an error message quoting a body).
@@ -39,15 +41,16 @@ const ESCAPED_JSON_FIELD_PATTERN = new RegExp(String.raw`(\\"(?:${SECRET_KEYS.jo
 /** Remove secrets from a text by pattern. Used on every log line and on error messages. */
 export function scrubSecrets(text: string): string {
   return text
+    .replace(URL_PASSWORD_PATTERN, `$1${REDACTED}@`)
     .replace(BEARER_PATTERN, `$1 ${REDACTED}`)
     .replace(PARAM_PATTERN, `$1${REDACTED}`)
     .replace(JSON_FIELD_PATTERN, `$1"${REDACTED}"`)
     .replace(ESCAPED_JSON_FIELD_PATTERN, `$1${REDACTED}`)
 }
 
-/** A URL (or path with a query) with secret query parameters replaced. */
+/** A URL (or path with a query) with its password and secret query parameters replaced. */
 export function redactUrl(url: string): string {
-  return url.replace(PARAM_PATTERN, `$1${REDACTED}`)
+  return url.replace(URL_PASSWORD_PATTERN, `$1${REDACTED}@`).replace(PARAM_PATTERN, `$1${REDACTED}`)
 }
 
 export interface LoggerSettings {

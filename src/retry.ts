@@ -64,7 +64,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
     try {
       return await fn(attempt)
     } catch (error) {
-      if (attempt > retries || !shouldRetry(error)) throw error
+      if (options.signal?.aborted || attempt > retries || !shouldRetry(error)) throw error
       const asked = retryAfterMs(error)
       if (asked !== undefined && asked > maxRetryAfter) throw error
       const delayMs = Math.max(asked ?? 0, backoffDelay(attempt, options))

@@ -1,16 +1,15 @@
 /**
- * Entry point of the service: loads the config, opens the store (migrating it), connects
- * Kafka, listens, and owns the signals. First SIGTERM/SIGINT: graceful shutdown (stop
+ * Entry point of the service: loads the config, builds the services (src/services.ts),
+ * migrates the store, listens, and owns the signals. First SIGTERM/SIGINT: graceful shutdown (stop
  * intake, drain, close). Second signal, or a shutdown slower than 30 s: forced exit.
  */
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { loadConfig, type Config } from './config.ts'
 import { AppError } from './errors.ts'
-import { buildMetricsApp, createMetricsRegistry } from './http/index.ts'
-import { createKafkaClient } from './kafka/index.ts'
+import { buildMetricsApp } from './http/index.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { createStore } from './store/index.ts'
+import { createServices, type ComponentFactory } from './services.ts'
 
 const SHUTDOWN_TIMEOUT_MS = 30_000
 
@@ -22,38 +21,37 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
+export interface StartOptions {
+  /** The engines (CDC subscriber, importer, exporter, …), made from the services. */
+  components?: ComponentFactory[]
+}
+
 /** Everything `serve` does short of owning the process: usable from tests and the CLI. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const store = await createStore({ url: config.databaseUrl })
-  const migration = await store.migrate()
-  logger.info({ backend: store.backend, schemaVersion: migration.current, applied: migration.applied }, 'state store ready')
-
-  const kafka = createKafkaClient({
-    brokers: config.kafka.brokers,
-    clientId: 'salesforce-bridge',
-    logger,
-    logLevel: config.logLevel,
-    topics: [config.kafka.topics.cohortEvents, config.kafka.topics.salesforceChanges, config.kafka.topics.dlq]
-      .map((topic) => ({ topic, numPartitions: config.kafka.partitions })),
-  })
-  const metrics = createMetricsRegistry()
-  const app = await buildApp(config, { logger, store, kafka, metrics })
-  const metricsApp = config.metricsPort === null ? null : buildMetricsApp(metrics, logger)
-
+export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const services = createServices(config, { logger })
+  let app: FastifyInstance | undefined
+  let metricsApp: FastifyInstance | null = null
   try {
+    const migration = await services.store.migrate()
+    logger.info({ backend: services.store.backend, schemaVersion: migration.current, applied: migration.applied }, 'state store ready')
+    app = await buildApp(services, { components: options.components ?? [] })
+    metricsApp = config.metricsPort === null ? null : buildMetricsApp(services.metrics, logger)
     const url = await app.listen({ port: config.port, host: config.host })
     const metricsUrl = metricsApp ? await metricsApp.listen({ port: config.metricsPort ?? 0, host: config.host }) : null
     logger.info({ url, metricsUrl }, 'salesforce-bridge listening')
+    const running = app
+    const metrics = metricsApp
     return {
-      app,
+      app: running,
       url,
       metricsUrl,
       async close() {
-        await Promise.all([app.close(), metricsApp?.close()])
+        await Promise.all([running.close(), metrics?.close()])
       },
     }
   } catch (err) {
-    await Promise.allSettled([app.close(), metricsApp?.close()])
+    // Whatever had opened is released: the app closes the services, or they stop here.
+    await Promise.allSettled([app ? app.close() : services.stop(), metricsApp?.close()])
     throw err
   }
 }

@@ -11,18 +11,19 @@ import { buildApp } from '../src/app.ts'
 import { createComponent } from '../src/component.ts'
 import { AppError } from '../src/errors.ts'
 import { createKafkaClient } from '../src/kafka/index.ts'
-import { createStore } from '../src/store/index.ts'
+import { createServices } from '../src/services.ts'
 import { createLogSink, kafkaBrokers, randomName, testConfig } from './helpers/index.ts'
 
 async function makeApp(t: Test, options: { brokers?: string[]; metricsPort?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bridge-app-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const config = testConfig({ DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`, ...(options.metricsPort ? { METRICS_PORT: options.metricsPort } : {}) })
-  const store = await createStore({ url: config.databaseUrl })
-  await store.migrate()
   const sink = createLogSink('info')
   const topic = randomName('test.app')
   const kafka = createKafkaClient({ brokers: options.brokers ?? kafkaBrokers, clientId: 'test-app', topics: [{ topic, numPartitions: 1 }], logger: sink.logger })
+  const services = createServices(config, { logger: sink.logger, kafka })
+  const { store } = services
+  await store.migrate()
   const events: string[] = []
   const component = createComponent('recorder', {
     start: async () => {
@@ -32,7 +33,7 @@ async function makeApp(t: Test, options: { brokers?: string[]; metricsPort?: str
       events.push('stop')
     },
   })
-  const app = await buildApp(config, { logger: sink.logger, store, kafka, components: [component] })
+  const app = await buildApp(services, { components: [component] })
   t.teardown(() => app.close())
   return { app, sink, events, store }
 }
@@ -48,7 +49,7 @@ t.test('healthz, readyz and metrics with the store and Kafka up', async (t) => {
 
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200, ready.body)
-  t.same(ready.json(), { status: 'ready', checks: { store: { ok: true }, kafka: { ok: true } } })
+  t.same(ready.json(), { status: 'ready', checks: { store: { ok: true }, kafka: { ok: true }, consumers: { ok: true } } })
 
   const metrics = await app.inject('/metrics')
   t.equal(metrics.statusCode, 200)
@@ -68,8 +69,9 @@ t.test('readyz is 503 and names Kafka when the broker does not answer', async (t
   const body = ready.json()
   t.same(body.failing, ['kafka'])
   t.equal(body.checks.store.ok, true)
-  t.equal(body.checks.kafka.ok, false)
-  t.match(body.error, { code: 'unavailable', message: /kafka/ })
+  t.same(body.checks.kafka, { ok: false, code: 'kafka.unavailable' }, 'the code only: no driver message, no address')
+  t.same(body.error, { code: 'unavailable', message: 'not ready: kafka' })
+  t.notMatch(ready.body, /127\.0\.0\.1|ECONNREFUSED|ping/, 'nothing of the raw failure reaches the caller')
 })
 
 t.test('readyz names the store when it fails', async (t) => {
@@ -79,6 +81,38 @@ t.test('readyz names the store when it fails', async (t) => {
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 503)
   t.same(ready.json().failing, ['store'])
+  t.same(ready.json().checks.store, { ok: false, code: 'store.unavailable' })
+})
+
+t.test('a component that fails to start stops the ones started before it, and the services', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bridge-app-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const config = testConfig({ DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}` })
+  const sink = createLogSink('silent')
+  const kafka = createKafkaClient({ brokers: kafkaBrokers, clientId: 'test-app', topics: [], logger: sink.logger })
+  const services = createServices(config, { logger: sink.logger, kafka })
+  await services.store.migrate()
+  const order: string[] = []
+  const part = (name: string, fail = false) => createComponent(name, {
+    start: async () => {
+      if (fail) throw new AppError('unavailable', `${name} cannot start`)
+      order.push(`start ${name}`)
+    },
+    stop: async () => {
+      order.push(`stop ${name}`)
+    },
+  })
+  // A factory gets the services: an engine is made from them, not wired inside buildApp.
+  let given: unknown
+  const app = await buildApp(services, { components: [part('a'), (s) => { given = s; return part('b', true) }] })
+  t.teardown(() => app.close())
+  await t.rejects(async () => {
+    await app.ready()
+  }, /b cannot start/)
+  t.equal(given, services, 'the factory got the services')
+  t.same(order, ['start a', 'stop b', 'stop a'])
+  t.notOk(kafka.isConnected(), 'Kafka was released too')
+  await t.rejects(services.store.ping(), 'the store was closed')
 })
 
 t.test('errors are JSON of the documented shape, with no stack and no secret', async (t) => {

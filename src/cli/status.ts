@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Config } from '../config.ts'
-import { createKafkaClient } from '../kafka/index.ts'
+import type { KafkaClient } from '../kafka/index.ts'
 import { createLogger } from '../logger.ts'
-import { createStore, type Connection } from '../store/index.ts'
+import { createServices } from '../services.ts'
+import { createStore, type Connection, type Store } from '../store/index.ts'
 
 export interface StatusOptions {
   merchantId?: string | undefined
@@ -44,38 +45,29 @@ function isMissingTable(err: unknown): boolean {
   return false
 }
 
-async function readStore(config: Config, merchantId: string | undefined): Promise<Pick<StatusReport, 'store' | 'merchants'>> {
-  const backend = config.databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres'
-  if (backend === 'sqlite' && !existsSync(resolve(config.databaseUrl.slice('sqlite:'.length)))) {
-    return { store: { backend, state: 'missing' }, merchants: [] }
-  }
-  const store = await createStore({ url: config.databaseUrl })
+async function readStore(store: Store, merchantId: string | undefined): Promise<Pick<StatusReport, 'store' | 'merchants'>> {
+  const backend = store.backend
+  let connections: Connection[]
   try {
-    let connections: Connection[]
-    try {
-      connections = await store.listConnections()
-    } catch (err) {
-      // No tables yet means never migrated, a normal answer; anything else is a failure.
-      if (isMissingTable(err)) return { store: { backend, state: 'empty' }, merchants: [] }
-      throw err
-    }
-    const chosen = connections.filter((c) => merchantId === undefined || c.merchantId === merchantId)
-    const merchants = await Promise.all(chosen.map(async (c) => ({
-      merchantId: c.merchantId,
-      state: c.state,
-      environment: c.environment,
-      orgId: c.orgId,
-      username: c.username,
-      errors: await store.countErrors(c.merchantId),
-    })))
-    return { store: { backend, state: 'ready' }, merchants }
-  } finally {
-    await store.close()
+    connections = await store.listConnections()
+  } catch (err) {
+    // No tables yet means never migrated, a normal answer; anything else is a failure.
+    if (isMissingTable(err)) return { store: { backend, state: 'empty' }, merchants: [] }
+    throw err
   }
+  const chosen = connections.filter((c) => merchantId === undefined || c.merchantId === merchantId)
+  const merchants = await Promise.all(chosen.map(async (c) => ({
+    merchantId: c.merchantId,
+    state: c.state,
+    environment: c.environment,
+    orgId: c.orgId,
+    username: c.username,
+    errors: await store.countErrors(c.merchantId),
+  })))
+  return { store: { backend, state: 'ready' }, merchants }
 }
 
-async function readKafka(config: Config): Promise<StatusReport['kafka']> {
-  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'salesforce-bridge-status', topics: [], logger: createLogger({ level: 'silent' }), logLevel: 'silent' })
+async function readKafka(config: Config, kafka: KafkaClient): Promise<StatusReport['kafka']> {
   const groups: LagStatus[] = [
     { groupId: `${config.kafka.groupPrefix}.export`, topic: config.kafka.topics.cohortEvents, lag: null },
     { groupId: `${config.kafka.groupPrefix}.import`, topic: config.kafka.topics.salesforceChanges, lag: null },
@@ -90,14 +82,29 @@ async function readKafka(config: Config): Promise<StatusReport['kafka']> {
     return { brokers: config.kafka.brokers, reachable: true, groups }
   } catch (err) {
     return { brokers: config.kafka.brokers, reachable: false, error: (err as Error).message, groups }
-  } finally {
-    await kafka.stop()
   }
 }
 
 export async function collectStatus(config: Config, options: StatusOptions): Promise<StatusReport> {
-  const [storePart, kafka] = await Promise.all([readStore(config, options.merchantId), readKafka(config)])
-  return { ...storePart, kafka }
+  const backend = config.databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres'
+  // Opening a missing SQLite file would create it: say so instead.
+  const missing = backend === 'sqlite' && !existsSync(resolve(config.databaseUrl.slice('sqlite:'.length)))
+  const services = createServices(config, {
+    logger: createLogger({ level: 'silent' }),
+    clientId: 'salesforce-bridge-status',
+    createTopics: false,
+    // Nothing to read, and opening the file would create it: a throw-away store instead.
+    ...(missing ? { store: createStore({ url: 'sqlite::memory:' }) } : {}),
+  })
+  try {
+    const [storePart, kafka] = await Promise.all([
+      missing ? { store: { backend, state: 'missing' as const }, merchants: [] } : readStore(services.store, options.merchantId),
+      readKafka(config, services.kafka),
+    ])
+    return { ...storePart, kafka }
+  } finally {
+    await services.stop()
+  }
 }
 
 export function formatStatus(report: StatusReport): string {

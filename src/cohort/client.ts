@@ -39,21 +39,29 @@ export interface CohortClientOptions {
   propertyCache?: { max?: number; ttlMs?: number }
 }
 
+/**
+ * Every call takes an optional abort signal: an aborted call (a consumer shutting down, say)
+ * stops waiting and retrying at once and rejects with `aborted`.
+ */
+export interface CallOptions {
+  signal?: AbortSignal | undefined
+}
+
 export interface CohortClient {
   /** Users with these emails (any number: sent in chunks of 1000). */
-  lookupUsers(merchantId: string, emails: string[]): Promise<User[]>
+  lookupUsers(merchantId: string, emails: string[], options?: CallOptions): Promise<User[]>
   /** A user, or null when Cohort does not know it. */
-  getUser(merchantId: string, userId: string): Promise<User | null>
+  getUser(merchantId: string, userId: string, options?: CallOptions): Promise<User | null>
   /** Every user of the merchant, page by page. */
-  listUsers(merchantId: string, options?: { pageSize?: number }): AsyncIterable<User>
+  listUsers(merchantId: string, options?: { pageSize?: number } & CallOptions): AsyncIterable<User>
   /** Creates and updates with `source: "salesforce"` (sent in chunks of 500); results in order. */
-  batchUsers(merchantId: string, operations: BatchOperation[]): Promise<BatchResult[]>
-  listProperties(merchantId: string): Promise<PropertyDefinition[]>
+  batchUsers(merchantId: string, operations: BatchOperation[], options?: CallOptions): Promise<BatchResult[]>
+  listProperties(merchantId: string, options?: CallOptions): Promise<PropertyDefinition[]>
   /**
    * The property `key`, created when missing (once: definitions are cached). An existing
    * property of another type is a `cohort.property-conflict`.
    */
-  ensureProperty(merchantId: string, definition: PropertyDefinition): Promise<PropertyDefinition>
+  ensureProperty(merchantId: string, definition: PropertyDefinition, options?: CallOptions): Promise<PropertyDefinition>
   /** Forget cached definitions (all merchants, or one). */
   forgetProperties(merchantId?: string): void
 }
@@ -81,7 +89,7 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
   const cache = new LRUCache<string, Map<string, PropertyDefinition>>({ max: options.propertyCache?.max ?? 10_000, ttl: options.propertyCache?.ttlMs ?? 600_000 })
 
   /** One call, no retry: the answer parsed, or an AppError saying what went wrong. */
-  async function once<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown): Promise<z.infer<S>> {
+  async function once<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, signal: AbortSignal | undefined): Promise<z.infer<S>> {
     const what = `${method} ${path.split('?')[0]}`
     let res: Response
     try {
@@ -89,9 +97,10 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
         method,
         headers: { authorization: `Bearer ${options.token.reveal()}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
       })
     } catch (err) {
+      if (signal?.aborted) throw new AppError('aborted', `Cohort ${what} aborted`, { cause: err })
       throw new AppError('cohort.unavailable', `Cohort ${what} failed: ${(err as Error).message}`, { cause: err })
     }
     const text = await res.text().catch(() => '')
@@ -114,22 +123,24 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
     throw new AppError(code, `Cohort ${what} refused: ${detail}`, { cause, retryAfterSeconds: res.status === 429 ? parseRetryAfter(res.headers.get('retry-after')) ?? 1 : undefined })
   }
 
-  function call<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
-    return retry(() => once(method, path, schema, body), {
+  function call<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, callOptions: CallOptions | undefined): Promise<z.infer<S>> {
+    const signal = callOptions?.signal
+    return retry(() => once(method, path, schema, body, signal), {
       retries: 5,
       minDelayMs: 200,
       maxDelayMs: 10_000,
       ...options.retry,
+      ...(signal ? { signal } : {}),
       onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, code: (error as AppError).code, reason: (error as Error).message }, 'Cohort call failed, retrying'),
     })
   }
 
   const merchantPath = (merchantId: string) => `/internal/merchants/${encodeURIComponent(merchantId)}`
 
-  async function definitions(merchantId: string, refresh = false): Promise<Map<string, PropertyDefinition>> {
+  async function definitions(merchantId: string, refresh: boolean, callOptions: CallOptions | undefined): Promise<Map<string, PropertyDefinition>> {
     const cached = refresh ? undefined : cache.get(merchantId)
     if (cached) return cached
-    const { data } = await call('GET', `${merchantPath(merchantId)}/user-properties`, PropertyList)
+    const { data } = await call('GET', `${merchantPath(merchantId)}/user-properties`, PropertyList, undefined, callOptions)
     const map = new Map(data.map((d) => [d.key, d]))
     cache.set(merchantId, map)
     return map
@@ -143,18 +154,18 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
   }
 
   return {
-    async lookupUsers(merchantId, emails) {
+    async lookupUsers(merchantId, emails, callOptions) {
       const found: User[] = []
       for (const chunk of chunks(emails, LOOKUP_CHUNK)) {
-        const { data } = await call('POST', `${merchantPath(merchantId)}/users/lookup`, UserList, { emails: chunk })
+        const { data } = await call('POST', `${merchantPath(merchantId)}/users/lookup`, UserList, { emails: chunk }, callOptions)
         found.push(...data)
       }
       return found
     },
 
-    async getUser(merchantId, userId) {
+    async getUser(merchantId, userId, callOptions) {
       try {
-        return await call('GET', `${merchantPath(merchantId)}/users/${encodeURIComponent(userId)}`, User)
+        return await call('GET', `${merchantPath(merchantId)}/users/${encodeURIComponent(userId)}`, User, undefined, callOptions)
       } catch (err) {
         if (err instanceof AppError && err.code === 'cohort.not-found' && (err.cause as { code?: string } | undefined)?.code === 'user.not-found') return null
         throw err
@@ -166,16 +177,16 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
       let cursor: string | null = null
       do {
         const query: string = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
-        const page: z.infer<typeof UserPage> = await call('GET', `${merchantPath(merchantId)}/users?${query}`, UserPage)
+        const page: z.infer<typeof UserPage> = await call('GET', `${merchantPath(merchantId)}/users?${query}`, UserPage, undefined, listOptions)
         yield* page.data
         cursor = page.nextCursor
       } while (cursor)
     },
 
-    async batchUsers(merchantId, operations) {
+    async batchUsers(merchantId, operations, callOptions) {
       const results: BatchResult[] = []
       for (const chunk of chunks(operations, BATCH_CHUNK)) {
-        const response = await call('POST', `${merchantPath(merchantId)}/users/batch`, BatchResponse, { source: 'salesforce', operations: chunk })
+        const response = await call('POST', `${merchantPath(merchantId)}/users/batch`, BatchResponse, { source: 'salesforce', operations: chunk }, callOptions)
         if (response.results.length !== chunk.length) {
           throw new AppError('cohort.invalid-response', `Cohort batch answered ${response.results.length} results for ${chunk.length} operations`)
         }
@@ -184,22 +195,22 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
       return results
     },
 
-    async listProperties(merchantId) {
-      return [...(await definitions(merchantId)).values()]
+    async listProperties(merchantId, callOptions) {
+      return [...(await definitions(merchantId, false, callOptions)).values()]
     },
 
-    async ensureProperty(merchantId, definition) {
-      const known = (await definitions(merchantId)).get(definition.key)
+    async ensureProperty(merchantId, definition, callOptions) {
+      const known = (await definitions(merchantId, false, callOptions)).get(definition.key)
       if (known) return checkType(known, definition.type)
       try {
         // The contract promises a 201 only: an empty answer means the definition as sent.
-        const created = (await call('POST', `${merchantPath(merchantId)}/user-properties`, PropertyDefinition.optional(), definition)) ?? definition
-        ;(await definitions(merchantId)).set(created.key, created)
+        const created = (await call('POST', `${merchantPath(merchantId)}/user-properties`, PropertyDefinition.optional(), definition, callOptions)) ?? definition
+        ;(await definitions(merchantId, false, callOptions)).set(created.key, created)
         return created
       } catch (err) {
         // Someone else created it meanwhile: read it back and check its type.
         if (!(err instanceof AppError && (err.cause as { code?: string } | undefined)?.code === 'property.already-exists')) throw err
-        const now = (await definitions(merchantId, true)).get(definition.key)
+        const now = (await definitions(merchantId, true, callOptions)).get(definition.key)
         if (!now) throw err
         return checkType(now, definition.type)
       }

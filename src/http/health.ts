@@ -1,33 +1,39 @@
-/** Liveness and readiness. Readiness names the part that fails. */
+/**
+ * Liveness and readiness. Readiness names the failing part, and only that: a check's own
+ * error (a driver message, a host name, an address) goes to the log, never to the anonymous
+ * caller, who gets the part's name and the error code.
+ */
 import type { FastifyInstance } from 'fastify'
+import { AppError } from '../errors.ts'
+import { withTimeout } from '../retry.ts'
 
 export interface ReadinessCheck {
   name: string
-  /** Resolves when the part answers; throws with the reason otherwise. */
+  /** Resolves when the part answers; throws otherwise. */
   check: () => Promise<void>
 }
 
+/** What a caller of /readyz learns about one part. */
 export interface CheckResult {
   ok: boolean
-  error?: string
+  /** The error code when the part failed (`store.unavailable`, `timeout`, `failed`). */
+  code?: string
 }
 
-/** Run every check at once; a check slower than `timeoutMs` fails. */
-export async function runReadinessChecks(checks: ReadinessCheck[], timeoutMs = 4000): Promise<Record<string, CheckResult>> {
+export interface CheckOutcome extends CheckResult {
+  /** The full reason, for the log only. */
+  error?: unknown
+}
+
+/** Run every check at once; a check slower than `timeoutMs` fails with code `timeout`. */
+export async function runReadinessChecks(checks: ReadinessCheck[], timeoutMs = 4000): Promise<Record<string, CheckOutcome>> {
   const results = await Promise.all(checks.map(async ({ name, check }) => {
-    let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.race([
-        check(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-        }),
-      ])
+      await withTimeout(check(), timeoutMs, () => Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'timeout' }))
       return [name, { ok: true }] as const
     } catch (err) {
-      return [name, { ok: false, error: err instanceof Error ? err.message : String(err) }] as const
-    } finally {
-      clearTimeout(timer)
+      const code = err instanceof AppError ? err.code : (err as { code?: unknown }).code === 'timeout' ? 'timeout' : 'failed'
+      return [name, { ok: false, code, error: err }] as const
     }
   }))
   return Object.fromEntries(results)
@@ -37,11 +43,11 @@ export function registerHealthRoutes(app: FastifyInstance, checks: ReadinessChec
   app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', { logLevel: 'warn' }, async (request, reply) => {
-    const results = await runReadinessChecks(checks)
-    const failing = Object.entries(results).filter(([, r]) => !r.ok).map(([name]) => name)
-    if (failing.length === 0) return { status: 'ready', checks: results }
-    request.log.warn({ failing, checks: results }, 'not ready')
-    const reasons = failing.map((name) => `${name}: ${results[name]?.error ?? 'failed'}`).join('; ')
-    return reply.code(503).send({ status: 'not-ready', failing, checks: results, error: { code: 'unavailable', message: `not ready (${reasons})` } })
+    const outcomes = await runReadinessChecks(checks)
+    const visible = Object.fromEntries(Object.entries(outcomes).map(([name, o]) => [name, o.ok ? { ok: true } : { ok: false, code: o.code }]))
+    const failing = Object.entries(outcomes).filter(([, r]) => !r.ok).map(([name]) => name)
+    if (failing.length === 0) return { status: 'ready', checks: visible }
+    request.log.warn({ failing, reasons: Object.fromEntries(failing.map((name) => [name, String((outcomes[name]?.error as Error | undefined)?.message ?? outcomes[name]?.error)])) }, 'not ready')
+    return reply.code(503).send({ status: 'not-ready', failing, checks: visible, error: { code: 'unavailable', message: `not ready: ${failing.join(', ')}` } })
   })
 }

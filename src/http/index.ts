@@ -1,6 +1,7 @@
 export { createDashboardAuth } from './auth.ts'
 export type { DashboardAuth, Principal } from './auth.ts'
 export { registerErrorHandling } from './errors.ts'
-export { registerHealthRoutes } from './health.ts'
+export { registerHealthRoutes, runReadinessChecks } from './health.ts'
+export type { CheckResult, ReadinessCheck } from './health.ts'
 export { buildMetricsApp, createMetricsRegistry, registerMetricsRoute } from './metrics.ts'
 export { registerOpenApi } from './openapi.ts'

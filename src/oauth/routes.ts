@@ -3,7 +3,6 @@
  * `/oauth/salesforce/connect` in a pop-up; Salesforce redirects back to
  * `/oauth/salesforce/callback`, which stores the tokens encrypted and tells the dashboard.
  * Web-server flow with PKCE (S256) and a one-time `state` bound to the merchant (10 minutes).
- * Also the disconnect route.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -14,10 +13,10 @@ import { AppError } from '../errors.ts'
 import type { DashboardAuth, Principal } from '../http/index.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
 import { withTimeout } from '../retry.ts'
-import { loginUrlOf, redirectUriOf, tokenContext, type SalesforceConnections } from '../salesforce/index.ts'
+import type { TokenCipher } from '../crypto/index.ts'
+import { loginUrlOf, OAUTH_CALL_TIMEOUT_MS, redirectUriOf, tokenContext, type SalesforceConnections } from '../salesforce/index.ts'
 import type { Store } from '../store/index.ts'
 import { sendPopupPage } from './popup-page.ts'
-import type { TokenCipher } from './token-cipher.ts'
 
 export interface OAuthRouteDeps {
   config: Config
@@ -48,9 +47,6 @@ const CallbackQuery = z.object({
   error: z.string().optional(),
   error_description: z.string().optional(),
 })
-
-/** Longest wait for Salesforce's token and revoke endpoints. */
-const OAUTH_CALL_TIMEOUT_MS = 20_000
 
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
   app.register(async (scope) => routesOf(scope, deps))
@@ -182,26 +178,4 @@ function routesOf(scope: FastifyInstance, deps: OAuthRouteDeps): void {
     log.info({ orgId: identity.organization_id }, 'Salesforce connected')
     return sendPopupPage(reply, 200, config.dashboard.origin, { type: 'salesforce-connected', merchantId })
   })
-}
-
-/** Disconnect: stop the merchant's work, revoke at Salesforce, delete the tokens; keep the rest. */
-export async function disconnectMerchant(deps: Omit<OAuthRouteDeps, 'auth'>, merchantId: string, actor: string, log: FastifyInstance['log']): Promise<void> {
-  const { store, cipher, connections } = deps
-  const stored = await store.getConnection(merchantId)
-  if (!stored || (!stored.refreshTokenEnc && !stored.accessTokenEnc)) throw new AppError('not-found', `merchant ${merchantId} has no Salesforce connection`)
-  await deps.events.emit('disconnected', merchantId)
-  connections.evict(merchantId)
-  const kind = stored.refreshTokenEnc ? 'refresh' : 'access'
-  const token = cipher.decrypt((stored.refreshTokenEnc ?? stored.accessTokenEnc)!, tokenContext(merchantId, kind))
-  // The tokens go first: whatever Salesforce does with the revocation, the bridge holds none.
-  await store.clearConnectionTokens(merchantId)
-  let revoked = false
-  try {
-    await withTimeout(connections.oauth2(stored.environment).revokeToken(token), OAUTH_CALL_TIMEOUT_MS, () => new Error('Salesforce did not answer the revocation in time'))
-    revoked = true
-  } catch (err) {
-    // An unrevoked token dies at its own expiry.
-    log.warn({ merchantId, reason: (err as Error).message }, 'revocation at Salesforce failed')
-  }
-  await store.appendAudit({ merchantId, actor, action: 'connection.disconnected', details: { orgId: stored.orgId, revoked } })
 }

@@ -11,7 +11,7 @@ import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
-import type { TokenCipher } from '../oauth/index.ts'
+import type { TokenCipher } from '../crypto/index.ts'
 import type { Connection as StoredConnection, SalesforceEnvironment, Store } from '../store/index.ts'
 
 export interface SalesforceConnections {

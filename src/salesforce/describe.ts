@@ -4,8 +4,8 @@
  */
 import { LRUCache } from 'lru-cache'
 import { AppError } from '../errors.ts'
-import { withTimeout } from '../retry.ts'
 import type { SalesforceConnections } from './connections.ts'
+import { toSalesforceError, withSalesforceDeadline } from './errors.ts'
 
 export interface ObjectInfo {
   name: string
@@ -39,34 +39,8 @@ export interface DescribeService {
 // System objects no one keeps customers in: change events, history, sharing, feeds, metadata.
 const NOT_CUSTOMER_OBJECTS = /(ChangeEvent|History|Share|Feed|__mdt|__e|__x|__b)$/
 
-/** Longest wait for one describe call; jsforce has no deadline of its own. */
-export const SALESFORCE_CALL_TIMEOUT_MS = 30_000
-
-/** A jsforce call with a deadline: past it, `salesforce.unavailable`. */
-export function withSalesforceDeadline<T>(call: Promise<T>, what: string, ms = SALESFORCE_CALL_TIMEOUT_MS): Promise<T> {
-  return withTimeout(call, ms, () => new AppError('salesforce.unavailable', `${what}: Salesforce did not answer within ${ms} ms`))
-}
-
 export function cdcChannelOf(object: string): string {
   return object.endsWith('__c') ? `/data/${object.slice(0, -1)}ChangeEvent` : `/data/${object}ChangeEvent`
-}
-
-/** jsforce errors → AppError with a code (the cause kept). */
-export function toSalesforceError(err: unknown, what: string): AppError {
-  if (err instanceof AppError) return err
-  const e = err as { name?: string; errorCode?: string; message?: string }
-  const code = e.errorCode ?? e.name ?? ''
-  const message = e.message ?? String(err)
-  if (message.startsWith('Unable to refresh session')) {
-    return /refused the refresh token|must connect Salesforce again/.test(message)
-      ? new AppError('salesforce.needs-reauth', 'the Salesforce connection needs re-authorisation', { cause: err })
-      : new AppError('salesforce.unavailable', `${what}: ${message}`, { cause: err })
-  }
-  if (code === 'NOT_FOUND' || code === 'INVALID_TYPE') return new AppError('not-found', `${what}: ${message}`, { cause: err })
-  if (code === 'REQUEST_LIMIT_EXCEEDED' || code === 'UNABLE_TO_LOCK_ROW' || code === 'SERVER_UNAVAILABLE' || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed|503/.test(message)) {
-    return new AppError('salesforce.unavailable', `${what}: ${message}`, { cause: err })
-  }
-  return new AppError('salesforce.rejected', `${what}: ${message}`, { cause: err })
 }
 
 interface RawField {

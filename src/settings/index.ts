@@ -1,2 +1,6 @@
 export { registerSettingsRoutes } from './routes.ts'
 export type { SettingsRouteDeps } from './routes.ts'
+export { createSettingsService } from './service.ts'
+export type { SettingsService, SettingsServiceDeps } from './service.ts'
+export { buildStatus } from './status.ts'
+export type { ExportConfig, ImportConfig, Settings, SettingsChangeKind } from './model.ts'

@@ -11,11 +11,13 @@ import type { CohortClient } from '../cohort/index.ts'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { DashboardAuth } from '../http/index.ts'
+import type { TokenCipher } from '../crypto/index.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
-import { disconnectMerchant, type TokenCipher } from '../oauth/index.ts'
-import type { DescribeService, SalesforceConnections } from '../salesforce/index.ts'
+import { disconnectMerchant, type DescribeService, type SalesforceConnections } from '../salesforce/index.ts'
 import type { Store } from '../store/index.ts'
-import { AuditList, ExportSettings, FieldList, ImportSettings, MerchantParams, ObjectList, ObjectParams, PageQuery, RefreshQuery, type StoredExport, type StoredImport } from './schemas.ts'
+import type { StoredExport, StoredImport } from './model.ts'
+import { AuditList, ExportSettings, FieldList, ImportSettings, MerchantParams, ObjectList, ObjectParams, PageQuery, RefreshQuery } from './schemas.ts'
+import type { SettingsService } from './service.ts'
 import { buildStatus } from './status.ts'
 import { validateExport, validateImport } from './validate.ts'
 
@@ -28,10 +30,11 @@ export interface SettingsRouteDeps {
   cohort: CohortClient
   auth: DashboardAuth
   events: MerchantEvents
+  settings: SettingsService
 }
 
 export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRouteDeps): void {
-  const { store, describe, cohort } = deps
+  const { store, describe, cohort, settings } = deps
 
   app.register(async (scope) => {
     await scope.register(cors, { origin: deps.config.dashboard.origin, methods: ['GET', 'PUT', 'POST', 'DELETE'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 })
@@ -39,12 +42,13 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
     const base = '/v1/merchants/:merchantId/salesforce'
     const guarded = { onRequest: deps.auth.requireMerchant }
 
+    // What validation compares against: null for a direction never saved.
     const settingsOf = async (merchantId: string) => {
-      const saved = await store.getSettings(merchantId)
+      const current = await settings.get(merchantId)
       return {
-        version: saved?.version ?? 0,
-        import: (saved?.import as unknown as StoredImport | undefined) ?? null,
-        export: (saved?.export as unknown as StoredExport | undefined) ?? null,
+        version: current.version,
+        import: current.version === 0 ? null : current.import,
+        export: current.version === 0 ? null : current.export,
       }
     }
 
@@ -97,7 +101,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       }
       // Export needs import: turning import off turns export off.
       const exportAfter = !next.enabled && before.export?.enabled ? { ...before.export, enabled: false } : before.export ?? { enabled: false }
-      await store.saveSettings(merchantId, { import: { ...next }, export: { ...exportAfter } }, before.version)
+      await settings.save(merchantId, { import: next, export: exportAfter }, { expectedVersion: before.version })
       await store.appendAudit({ merchantId, actor: request.principal!.actor, action: 'settings.import.updated', details: { before: before.import, after: next } })
       if (before.export?.enabled && !exportAfter.enabled) {
         await store.appendAudit({ merchantId, actor: request.principal!.actor, action: 'settings.export.updated', details: { before: before.export, after: exportAfter, reason: 'import turned off' } })
@@ -118,7 +122,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       } else {
         next = validateExport(body, { importSettings: before.import, fields: [], properties: [] }, before.export)
       }
-      await store.saveSettings(merchantId, { import: { ...(before.import ?? { enabled: false }) }, export: { ...next } }, before.version)
+      await settings.save(merchantId, { import: before.import ?? { enabled: false }, export: next }, { expectedVersion: before.version })
       await store.appendAudit({ merchantId, actor: request.principal!.actor, action: 'settings.export.updated', details: { before: before.export, after: next } })
       return buildStatus(store, merchantId)
     })

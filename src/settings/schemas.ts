@@ -27,24 +27,6 @@ export const ExportSettings = z.object({
 })
 export type ExportSettings = z.infer<typeof ExportSettings>
 
-/** Import settings as stored: every field with its resolved Cohort property. */
-export interface StoredImport {
-  enabled: boolean
-  object?: string
-  emailField?: string
-  mode?: 'all' | 'existing'
-  fields?: { field: string; property: string; type: string }[]
-}
-
-export interface StoredExport {
-  enabled: boolean
-  cohortUserIdField?: string
-  mode?: 'all' | 'existing'
-  mappings?: { property: string; field: string }[]
-  createDefaults?: Record<string, string | number | boolean | null>
-  apiBudgetPercent?: number
-}
-
 export const ObjectList = z.object({ objects: z.array(z.object({ name: z.string(), label: z.string(), custom: z.boolean(), cdcChannel: z.string() })) })
 export const FieldList = z.object({
   fields: z.array(z.object({

@@ -5,7 +5,8 @@
 import { AppError } from '../errors.ts'
 import type { PropertyDefinition, PropertyType } from '../cohort/index.ts'
 import type { FieldInfo, ObjectInfo } from '../salesforce/index.ts'
-import type { ExportSettings, ImportSettings, StoredExport, StoredImport } from './schemas.ts'
+import type { StoredExport, StoredImport } from './model.ts'
+import type { ExportSettings, ImportSettings } from './schemas.ts'
 
 /** Long enough for any Cohort user id. */
 export const MIN_COHORT_ID_FIELD_LENGTH = 36

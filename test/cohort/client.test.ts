@@ -154,6 +154,29 @@ t.test('a slow answer times out and is retried; retries run out with the cause k
   t.same(err.cause, { code: 'unavailable', message: 'injected fault' })
 })
 
+t.test('an abort signal ends a call and its retries at once, with code aborted', async (t) => {
+  const { sandbox, client, merchantId } = await setup(t, { retry: { retries: 50, minDelayMs: 1000, maxDelayMs: 1000 } })
+  // Mid-request: a slow answer, aborted while waiting.
+  await fault(sandbox, { kind: 'latency', count: 1, latencyMs: 5000 })
+  const slow = new AbortController()
+  const started = Date.now()
+  setTimeout(() => slow.abort(), 100)
+  await t.rejects(client.lookupUsers(merchantId, ['a@example.com'], { signal: slow.signal }), { code: 'aborted', retriable: false })
+  t.ok(Date.now() - started < 2000, 'did not wait for the slow answer')
+
+  // Between retries: a failing call waiting for its next attempt.
+  await fault(sandbox, { kind: 'http-503', count: 100 })
+  const backoff = new AbortController()
+  const began = Date.now()
+  setTimeout(() => backoff.abort(), 150)
+  const err = await client.batchUsers(merchantId, [{ op: 'create', email: 'x@example.com', properties: {} }], { signal: backoff.signal }).catch((e: unknown) => e)
+  t.ok(Date.now() - began < 1500, 'the backoff sleep ended with the abort')
+  t.ok(err instanceof Error, 'rejects')
+  const already = new AbortController()
+  already.abort()
+  await t.rejects(client.getUser(merchantId, 'u_1', { signal: already.signal }), 'an aborted signal makes no call')
+})
+
 t.test('a response that breaks the contract is an invalid-response error, not retried', async (t) => {
   const { sandbox, client, merchantId } = await setup(t)
   await fault(sandbox, { kind: 'malformed', count: 1 })

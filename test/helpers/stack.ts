@@ -14,8 +14,8 @@ import { mintDashboardToken } from '../../sandbox/dashboard/token.ts'
 import { createSalesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesforce/index.ts'
 import { buildApp } from '../../src/app.ts'
 import type { Config, Env } from '../../src/config.ts'
-import { createKafkaClient } from '../../src/kafka/index.ts'
-import { createStore, type Store } from '../../src/store/index.ts'
+import { createServices, type ComponentFactory, type Services } from '../../src/services.ts'
+import type { Store } from '../../src/store/index.ts'
 import { createLogSink, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, type LogSink } from './index.ts'
 
 export { freePort } from './index.ts'
@@ -27,6 +27,8 @@ export interface Stack {
   salesforce: SalesforceSandbox
   cohort: CohortSandbox
   app: FastifyInstance
+  /** The bridge's services (composition root). */
+  services: Services
   store: Store
   config: Config
   url: string
@@ -45,6 +47,8 @@ export interface Stack {
 export interface StackOptions {
   backend?: 'sqlite' | 'postgres'
   env?: Env
+  /** Engines the bridge runs (made from its services). */
+  components?: ComponentFactory[]
 }
 
 export async function startStack(t: Test, options: StackOptions = {}): Promise<Stack> {
@@ -76,13 +80,14 @@ export async function startStack(t: Test, options: StackOptions = {}): Promise<S
 
   let app: FastifyInstance
   let store: Store
+  let services: Services
   let config: Config
   const start = async (env: Env) => {
     config = testConfig({ ...baseEnv, ...env })
-    store = await createStore({ url: config.databaseUrl, ...(schema ? { schema } : {}) })
+    services = createServices(config, { logger: logs.logger, clientId: 'test-stack', ...(schema ? { schema } : {}) })
+    store = services.store
     await store.migrate()
-    const kafka = createKafkaClient({ brokers: kafkaBrokers, clientId: 'test-stack', topics: [], logger: logs.logger })
-    app = await buildApp(config, { logger: logs.logger, store, kafka })
+    app = await buildApp(services, { components: options.components ?? [] })
     await app.listen({ port, host: '127.0.0.1' })
   }
   await start({})
@@ -97,6 +102,9 @@ export async function startStack(t: Test, options: StackOptions = {}): Promise<S
     cohort,
     get app() {
       return app
+    },
+    get services() {
+      return services
     },
     get store() {
       return store

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { createKafkaClient } from '../../src/kafka/index.ts'
-import { createStore } from '../../src/store/index.ts'
+import { createServices } from '../../src/services.ts'
 import { createLogSink, freePort, testConfig, waitFor } from '../helpers/index.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -30,11 +30,11 @@ t.test('readyz follows the broker: 200, 503 naming kafka when it stops, 200 when
   broker('start')
 
   const config = testConfig({ DATABASE_URL: `sqlite:${join(home, 'bridge.db')}`, KAFKA_BROKERS: `127.0.0.1:${env.KAFKA_PORT}` })
-  const store = await createStore({ url: config.databaseUrl })
-  await store.migrate()
   const sink = createLogSink('silent')
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'test-health', topics: [{ topic: 'probe', numPartitions: 1 }], logger: sink.logger })
-  const app = await buildApp(config, { logger: sink.logger, store, kafka })
+  const services = createServices(config, { logger: sink.logger, kafka })
+  await services.store.migrate()
+  const app = await buildApp(services)
   t.teardown(() => app.close())
   await app.ready()
 
@@ -48,7 +48,7 @@ t.test('readyz follows the broker: 200, 503 naming kafka when it stops, 200 when
   const down = await status()
   t.equal(down.code, 503)
   t.same(down.body.failing, ['kafka'])
-  t.match(down.body.error.message, /kafka/)
+  t.equal(down.body.error.message, 'not ready: kafka')
 
   broker('start')
   await waitFor(async () => (await status()).code === 200, 30_000, 'readyz to recover')

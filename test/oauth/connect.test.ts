@@ -7,7 +7,7 @@
 import { readFileSync, existsSync } from 'node:fs'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { createTokenCipher } from '../../src/oauth/token-cipher.ts'
+import { createTokenCipher } from '../../src/crypto/index.ts'
 import { tokenContext } from '../../src/salesforce/connections.ts'
 import { DASHBOARD_ORIGIN, startStack, type Stack } from '../helpers/stack.ts'
 import { postgresUrl, randomName } from '../helpers/index.ts'
@@ -142,7 +142,7 @@ t.test('invalid_grant on refresh: needs-reauth, work stops, nothing retries in a
   const merchantId = randomName('m')
   t.equal((await connect(stack, merchantId)).status, 200)
   const reauth: string[] = []
-  stack.app.merchantEvents.on('needs-reauth', (m) => void reauth.push(m))
+  stack.services.events.on('needs-reauth', (m) => void reauth.push(m))
 
   const fault = async (body: unknown) => fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   await fault({ kind: 'revoke-refresh-token', username: 'integration@example.com' })
@@ -249,7 +249,7 @@ t.test('key rotation: the old key still decrypts, new writes use the new key', a
 
   await stack.restart({ TOKEN_ENCRYPTION_KEYS: `${k2},${k1}` })
   t.equal((await stack.call('GET', `/v1/merchants/${merchantId}/salesforce/objects`, { merchantId })).status, 200, 'old ciphertexts decrypt')
-  await stack.app.salesforce.refresh(merchantId)
+  await stack.services.connections.refresh(merchantId)
   const rotated = await stack.store.getConnection(merchantId)
   t.equal(rotated?.tokenKeyId, 'k2')
   t.match(rotated?.accessTokenEnc, /^v1\.k2\./)

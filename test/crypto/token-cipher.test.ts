@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Secret } from '../../src/config.ts'
-import { createTokenCipher } from '../../src/oauth/token-cipher.ts'
+import { createTokenCipher } from '../../src/crypto/index.ts'
 
 const key = (id: string, fill: number) => ({ id, key: new Secret(Buffer.alloc(32, fill).toString('base64')) })
 const TOKEN = '00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog'

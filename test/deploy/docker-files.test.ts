@@ -1,9 +1,13 @@
 /**
- * No Docker engine runs here, so the Dockerfile and docker-compose.yml are checked at parser
- * level: their structure, the pinned versions, and that the bridge's compose environment is a
- * configuration the real config module accepts in production mode.
+ * No Docker engine runs here, so no image is built: the Dockerfile and docker-compose.yml are
+ * checked as files — their structure, the pinned versions, that every local path the
+ * Dockerfile copies exists and is not excluded by .dockerignore, that the command the image
+ * runs works from a checkout, and that the bridge's compose environment is a configuration
+ * the real config module accepts in production mode.
  */
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse } from 'yaml'
 import { loadConfig } from '../../src/config.ts'
@@ -34,7 +38,7 @@ function interpolateDefaults(value: string): string {
   return value.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')
 }
 
-t.test('Dockerfile: multi-stage on Node 24 slim, production, non-root, serves the CLI', async (t) => {
+t.test('Dockerfile (parsed, not built): multi-stage on Node 24 slim, production, non-root, serves the CLI', async (t) => {
   const steps = parseDockerfile(read('Dockerfile'))
   const froms = steps.filter((s) => s.op === 'FROM')
   t.ok(froms.length >= 2, 'multi-stage')
@@ -58,9 +62,26 @@ t.test('Dockerfile: multi-stage on Node 24 slim, production, non-root, serves th
   const ignored = read('.dockerignore')
   t.match(ignored, /node_modules/)
   t.match(ignored, /\.kafka/)
+
+  // Every local COPY source exists and is not ignored, or the build would fail or ship less.
+  const ignoredPaths = ignored.split(/\r?\n/).map((l) => l.trim().replace(/\/$/, '')).filter((l) => l && !l.startsWith('#'))
+  for (const step of steps.filter((s) => s.op === 'COPY' && !/--from=/.test(s.args))) {
+    const sources = step.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1)
+    for (const source of sources) {
+      t.ok(existsSync(fileURLToPath(new URL(source, root))), `COPY source ${source} exists`)
+      t.notOk(ignoredPaths.includes(source), `COPY source ${source} is not in .dockerignore`)
+    }
+  }
 })
 
-t.test('docker-compose.yml: official Kafka image in KRaft mode, PostgreSQL, the bridge, the stand-ins', async (t) => {
+t.test('the image command works from a checkout: the CLI it runs answers', async (t) => {
+  // The runtime CMD is `node bin/salesforce-bridge.js serve`; its entry must load and parse.
+  const result = spawnSync(process.execPath, ['bin/salesforce-bridge.js', '--help'], { cwd: fileURLToPath(root), encoding: 'utf8' })
+  t.equal(result.status, 0, result.stderr)
+  t.match(result.stdout, /serve\s+run the service/)
+})
+
+t.test('docker-compose.yml (parsed, not run): official Kafka image in KRaft mode, PostgreSQL, the bridge, the stand-ins', async (t) => {
   const compose = parse(read('docker-compose.yml')) as { services: Record<string, { image?: string; build?: { target?: string }; environment?: Record<string, string>; depends_on?: Record<string, unknown>; network_mode?: string }> }
   const { kafka, postgres, bridge, sandbox } = compose.services
   t.ok(kafka && postgres && bridge && sandbox, 'four services')

@@ -1,0 +1,2 @@
+export { createTokenCipher } from './token-cipher.ts'
+export type { TokenCipher } from './token-cipher.ts'

@@ -1,5 +1,6 @@
 // Lint rules: typescript-eslint's recommended set plus the habits of docs/style.md.
 import js from '@eslint/js'
+import { createNodeResolver, importX } from 'eslint-plugin-import-x'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
@@ -13,6 +14,14 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': ['error', { selector: 'ThrowStatement > Literal', message: 'Throw an AppError with a code, never a string.' }],
     },
+  },
+  {
+    // Folders depend one way (docs/style.md): engines → clients and store → base. A cycle
+    // between modules is an error, so a loop like oauth ↔ salesforce cannot come back.
+    files: ['src/**/*.ts', 'sandbox/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js'] })] },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
     // The dashboard stand-in's page runs in the browser.

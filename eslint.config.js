@@ -18,7 +18,7 @@ export default tseslint.config(
   {
     // Folders depend one way (docs/style.md): engines → clients and store → base. A cycle
     // between modules is an error, so a loop like oauth ↔ salesforce cannot come back.
-    files: ['src/**/*.ts', 'sandbox/**/*.ts'],
+    files: ['src/**/*.ts'],
     plugins: { 'import-x': importX },
     settings: {
       'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js'] })],

@@ -89,8 +89,3 @@ export function isRetriable(err: unknown): boolean {
   if (err instanceof AppError) return err.retriable
   return false
 }
-
-/** Narrow an unknown thrown value to an Error, keeping it as the cause when it was not one. */
-export function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err), { cause: err })
-}

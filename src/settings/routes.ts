@@ -58,12 +58,12 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       if (connection.state === 'needs-reauth') throw new AppError('salesforce.needs-reauth', 'the Salesforce connection needs re-authorisation: connect again')
     }
 
-    routes.get(base, { ...guarded, schema: { params: MerchantParams, tags: ['settings'] } }, async (request) => buildStatus(store, request.params.merchantId))
+    routes.get(base, { ...guarded, schema: { params: MerchantParams, tags: ['settings'] } }, async (request) => buildStatus(deps, request.params.merchantId))
 
     routes.delete(base, { ...guarded, schema: { params: MerchantParams, tags: ['settings'] } }, async (request) => {
       await disconnectMerchant(deps, request.params.merchantId, request.principal!.actor, request.log)
       describe.forget(request.params.merchantId)
-      return buildStatus(store, request.params.merchantId)
+      return buildStatus(deps, request.params.merchantId)
     })
 
     routes.get(`${base}/objects`, { ...guarded, schema: { params: MerchantParams, querystring: RefreshQuery, response: { 200: ObjectList }, tags: ['settings'] } }, async (request) => {
@@ -106,7 +106,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       if (before.export?.enabled && !exportAfter.enabled) {
         await store.appendAudit({ merchantId, actor: request.principal!.actor, action: 'settings.export.updated', details: { before: before.export, after: exportAfter, reason: 'import turned off' } })
       }
-      return buildStatus(store, merchantId)
+      return buildStatus(deps, merchantId)
     })
 
     routes.put(`${base}/export`, { ...guarded, schema: { params: MerchantParams, body: ExportSettings, tags: ['settings'] } }, async (request) => {
@@ -124,7 +124,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       }
       await settings.save(merchantId, { import: before.import ?? { enabled: false }, export: next }, { expectedVersion: before.version })
       await store.appendAudit({ merchantId, actor: request.principal!.actor, action: 'settings.export.updated', details: { before: before.export, after: next } })
-      return buildStatus(store, merchantId)
+      return buildStatus(deps, merchantId)
     })
 
     routes.get(`${base}/audit`, { ...guarded, schema: { params: MerchantParams, querystring: PageQuery, response: { 200: AuditList }, tags: ['settings'] } }, async (request) => {

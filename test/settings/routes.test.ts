@@ -76,6 +76,28 @@ t.test('import: saved with Cohort properties created; refusals are 422 naming th
   t.equal(audit.body.data.filter((e: any) => e.action === 'settings.import.updated').length, 1, 'refused saves change nothing')
 })
 
+t.test('status health reads what the store knows: errors by code, replay checkpoint, parked changes, export pause', async (t) => {
+  const { stack, merchantId, api } = await connected(t)
+  t.equal((await api('PUT', '/import', { enabled: true, object: 'Contact', emailField: 'Email', fields: [] })).status, 200)
+  const { store } = stack
+  await store.recordError({ merchantId, direction: 'export', recordId: '003A', code: 'STRING_TOO_LONG', message: 'too long' })
+  await store.recordError({ merchantId, direction: 'export', recordId: '003B', code: 'STRING_TOO_LONG', message: 'too long' })
+  await store.recordError({ merchantId, direction: 'import', recordId: '003C', code: 'INVALID_EMAIL_ADDRESS', message: 'bad email' })
+  const lease = await store.acquireLease(`cdc:${merchantId}`, 'test', 30_000)
+  await store.saveReplayId(merchantId, '/data/ContactChangeEvent', 12345, { lease: { name: lease!.name, fence: lease!.fence } })
+  await store.parkExportChanges(merchantId, [{ key: 'u_1', properties: { points: { value: 1, version: 1 } } }])
+  const until = new Date(Date.now() + 3_600_000)
+  await store.setExportPause(merchantId, { reason: 'salesforce.limit-exceeded', until })
+
+  const { health } = (await api('GET', '')).body
+  t.equal(health.errors, 3)
+  t.same(health.errorsByCode, { STRING_TOO_LONG: 2, INVALID_EMAIL_ADDRESS: 1 })
+  t.equal(health.replayId, '12345', 'the replay id of the import object, as a string')
+  t.same(health.export, { state: 'paused', pauseReason: 'salesforce.limit-exceeded', pausedUntil: until.toISOString(), pending: 0, parked: 1 })
+  t.same(health.load, { state: 'idle', processed: 0, total: null })
+  t.equal(health.cdcError, null)
+})
+
 t.test('export: needs import; validated; turning import off turns it off', async (t) => {
   const { stack, merchantId, api } = await connected(t)
   const exportBody = { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }] }
@@ -109,7 +131,9 @@ t.test('access: no token 401, another merchant 403, ops allowed; not connected 4
   const ops = await stack.call('GET', `/v1/merchants/${merchantId}/salesforce`, { token: await stack.token({ role: 'ops' }) })
   t.equal(ops.status, 200)
   t.same(ops.body.connection, { state: 'not-connected' })
-  t.same(Object.keys(ops.body.health).sort(), ['apiBudget', 'cdc', 'errors', 'lastExportAt', 'lastImportAt', 'lastReconcile', 'pendingExport'])
+  t.same(Object.keys(ops.body.health).sort(), ['apiBudget', 'cdc', 'cdcError', 'errors', 'errorsByCode', 'export', 'lastExportAt', 'lastImportAt', 'lastReconcile', 'load', 'pendingExport', 'replayId'])
+  t.same(ops.body.health.export, { state: 'stopped', pauseReason: null, pausedUntil: null, pending: 0, parked: 0 })
+  t.same(ops.body.health.apiBudget, { used: null, limit: null, orgUsed: null, orgMax: null })
   t.match(await stack.call('GET', `/v1/merchants/${merchantId}/salesforce/objects`, { merchantId }), { status: 409, body: { error: { code: 'salesforce.not-connected' } } })
   // Authentication comes before validation: an anonymous caller learns nothing about the rules.
   t.match(await stack.call('PUT', `/v1/merchants/${merchantId}/salesforce/import`, { body: { enabled: 'nope' } }), { status: 401 })

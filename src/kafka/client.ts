@@ -1,18 +1,24 @@
 /**
- * The only place that imports kafkajs. Owns the admin client, one acknowledged idempotent
- * producer, and the consumers other parts create through it.
+ * The Kafka client of the service; src/kafka is the only folder that imports kafkajs. It owns
+ * the admin client, the batching idempotent producer (src/kafka/producer.ts), the consumers
+ * other parts create through it (src/kafka/consumer.ts), their health and their metrics.
+ * docs/kafka.md is the manual.
  */
-import { Kafka, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs'
-import { AppError } from '../errors.ts'
+import { Kafka, type Admin } from 'kafkajs'
+import type { Registry } from 'prom-client'
 import { createComponent, type Component } from '../component.ts'
+import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { retry, withTimeout } from '../retry.ts'
+import { createAdminHelpers, type PartitionLag, type PartitionOffset, type PartitionRange, type TopicSpec } from './admin.ts'
+import { createManagedConsumer, type ConsumerHealth, type ConsumerSettings, type KafkaConsumer, type ManagedConsumer } from './consumer.ts'
+import { isRetriableKafkaError, shortReason, toKafkaError } from './errors.ts'
 import { kafkaLogLevel, makeLogCreator } from './logging.ts'
+import { createKafkaMetrics } from './metrics.ts'
+import { createBatchingProducer, type OutgoingMessage, type ProducerSettings } from './producer.ts'
+import { fixRequestQueue } from './request-queue-fix.ts'
 
-export interface TopicSpec {
-  topic: string
-  numPartitions: number
-}
+fixRequestQueue()
 
 export interface KafkaSettings {
   brokers: string[]
@@ -23,55 +29,48 @@ export interface KafkaSettings {
   logLevel?: string
   /** ms to wait for a TCP connection. Default 3000. */
   connectionTimeoutMs?: number
+  /** Where the `bridge_kafka_*` metrics are registered (one client per registry). Default: none. */
+  metrics?: Registry
+  /** Batching of `produce()`; see {@link ProducerSettings} for the defaults. */
+  producer?: ProducerSettings
 }
 
-export interface OutgoingMessage {
-  key: string | null
-  value: string | Buffer | null
-  headers?: IHeaders
-  timestamp?: string
-}
-
-export interface ConsumerSettings {
-  /** Full consumer group id (`{prefix}.export`, …). */
-  groupId: string
-  topics: string[]
-  /** Where a group without committed offsets starts. Default false (latest). */
-  fromBeginning?: boolean
-  /** Partitions handled at once. Default 1. */
-  partitionsConsumedConcurrently?: number
-  /**
-   * Handles one batch of one partition. Resolve only when every message's effect is
-   * durable: offsets are committed after it returns (or as it calls resolveOffset).
-   */
-  handleBatch: (payload: EachBatchPayload) => Promise<void>
-}
-
-export interface PartitionOffset {
-  partition: number
-  offset: string
+export interface KafkaHealth {
+  /** True once the admin client and the producer connected. */
+  connected: boolean
+  /** Every consumer created through this client, stopped ones included. */
+  consumers: ConsumerHealth[]
 }
 
 export interface KafkaClient extends Component {
   /** True once admin and producer connected (start may return before, when Kafka is down). */
   isConnected(): boolean
+  /** Connection and consumers, for readiness. Never a driver message. */
+  health(): KafkaHealth
   /** One cheap round trip to the cluster; throws `kafka.unavailable` with the reason. */
   ping(timeoutMs?: number): Promise<void>
   /** Create missing topics; existing ones are left as they are. */
   ensureTopics(topics: TopicSpec[]): Promise<void>
-  /** Send and wait for every in-sync replica to acknowledge (acks=-1). */
+  /** Delete the topics that exist (tests, tooling). */
+  deleteTopics(topics: string[]): Promise<void>
+  /**
+   * Queue `messages` for `topic`; resolves when every in-sync replica has acknowledged all of
+   * them (acks -1, idempotent producer). Concurrent calls share sends. Rejects with
+   * `kafka.unavailable` before the client connected and `kafka.produce-failed` otherwise.
+   */
   produce(topic: string, messages: OutgoingMessage[]): Promise<void>
-  /** A consumer in a group, started and stopped as a component. */
-  createConsumer(settings: ConsumerSettings): Component
-  /** First offset per partition whose timestamp is at or after `at` (replay). */
+  /** A consumer in a group, started and stopped as a component, restarting itself. */
+  createConsumer(settings: ConsumerSettings): KafkaConsumer
+  /** First offset per partition whose timestamp is at or after `at` (the end offset when none is). */
   offsetsAt(topic: string, at: Date): Promise<PartitionOffset[]>
+  /** First stored offset and high watermark per partition. */
+  endOffsets(topic: string): Promise<PartitionRange[]>
+  /** Committed offsets of a group on a topic (`-1` where none is). */
+  groupOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>
+  /** Move a group's committed offsets; `conflict` while the group has members. */
+  setGroupOffsets(groupId: string, topic: string, offsets: PartitionOffset[]): Promise<void>
   /** Committed offsets and lag of a group on a topic. */
-  groupLag(groupId: string, topic: string): Promise<{ partition: number; committed: string; end: string; lag: number }[]>
-}
-
-function unavailable(err: unknown, what: string): AppError {
-  const reason = err instanceof Error ? err.message : String(err)
-  return new AppError('kafka.unavailable', `Kafka ${what} failed: ${reason}`, { cause: err })
+  groupLag(groupId: string, topic: string): Promise<PartitionLag[]>
 }
 
 export function createKafkaClient(settings: KafkaSettings): KafkaClient {
@@ -80,6 +79,8 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     clientId: settings.clientId,
     brokers: settings.brokers,
     connectionTimeout: settings.connectionTimeoutMs ?? 3000,
+    // Small: every loop above kafkajs (connect, consumer restarts) retries with src/retry.ts.
+    retry: { retries: 2, initialRetryTime: 300, maxRetryTime: 3000 },
     logLevel: kafkaLogLevel(settings.logLevel ?? 'info'),
     logCreator: makeLogCreator(logger),
   })
@@ -97,18 +98,24 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   let admin: Admin | undefined
   // Created up front so ping works before start (the status command probes first).
   let probeAdmin: Admin | undefined = probe.admin()
-  let producer: Producer | undefined
-
-  async function ensureTopics(topics: TopicSpec[]): Promise<void> {
-    if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
-    const existing = new Set(await admin.listTopics())
-    const missing = topics.filter((t) => !existing.has(t.topic))
-    if (missing.length === 0) return
-    await admin.createTopics({ topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions })), waitForLeaders: true })
-    logger.info({ topics: missing.map((t) => t.topic) }, 'created topics')
-  }
-
   let connected = false
+  let reconnect: { controller: AbortController; done: Promise<void> } | undefined
+  const consumers: ManagedConsumer[] = []
+
+  const metrics = createKafkaMetrics(settings.metrics, {
+    connected: () => connected,
+    *lag() {
+      for (const c of consumers) yield* c.lag()
+    },
+    *assigned() {
+      for (const c of consumers) {
+        const { groupId, assignedPartitions } = c.health()
+        yield { groupId, count: assignedPartitions.length }
+      }
+    },
+  })
+  let producer = createBatchingProducer({ kafka, logger, metrics, ...(settings.producer ? { settings: settings.producer } : {}) })
+  const helpers = createAdminHelpers(() => admin, logger)
 
   async function ping(timeoutMs = 3000): Promise<void> {
     probeAdmin ??= probe.admin()
@@ -119,36 +126,39 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         await client.describeCluster()
       })(), timeoutMs, () => new AppError('kafka.unavailable', `Kafka ping timed out after ${timeoutMs} ms`))
     } catch (err) {
-      if (err instanceof AppError) throw err
-      throw unavailable(err, 'ping')
+      throw toKafkaError(err, 'ping')
     }
   }
-  let reconnect: { controller: AbortController; done: Promise<void> } | undefined
 
   async function connectOnce(): Promise<void> {
-    if (!admin || !producer) throw new AppError('kafka.unavailable', 'Kafka client is not started')
+    if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
     try {
       await admin.connect()
-      await ensureTopics(settings.topics)
+    } catch (err) {
+      throw toKafkaError(err, 'connect')
+    }
+    await helpers.ensureTopics(settings.topics)
+    try {
       await producer.connect()
     } catch (err) {
-      throw unavailable(err, 'connect')
+      throw toKafkaError(err, 'producer connect')
     }
     connected = true
     logger.info({ brokers: settings.brokers }, 'connected to Kafka')
   }
 
   // A cluster that is down at start does not stop the service: /readyz says so, and the
-  // client keeps trying in the background until it connects or is stopped.
+  // client keeps trying in the background until it connects, is stopped, or meets a
+  // permanent error (bad credentials, say), which is logged and left for an operator.
   function reconnectInBackground(): void {
     const controller = new AbortController()
     const done = retry(connectOnce, {
       retries: Number.POSITIVE_INFINITY,
       minDelayMs: 500,
       maxDelayMs: 15_000,
-      shouldRetry: () => !controller.signal.aborted,
+      shouldRetry: isRetriableKafkaError,
       signal: controller.signal,
-      onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, reason: (error as Error).message }, 'Kafka not reachable, retrying'),
+      onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, reason: shortReason(error) }, 'Kafka not reachable, retrying'),
     }).catch((err: unknown) => {
       if (!controller.signal.aborted) logger.error({ err }, 'gave up connecting to Kafka')
     })
@@ -159,93 +169,56 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     async start() {
       admin = kafka.admin()
       probeAdmin ??= probe.admin()
-      producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 5 })
       try {
-        // A fast probe first: kafkajs's own connect retries take many seconds when nothing answers.
+        // A fast probe first: kafkajs's own connect retries take seconds when nothing answers.
         await ping(3000)
         await connectOnce()
       } catch (err) {
-        logger.warn({ reason: (err as Error).message }, 'Kafka not reachable at start; retrying in the background')
+        if (!isRetriableKafkaError(err)) throw err
+        logger.warn({ reason: shortReason(err) }, 'Kafka not reachable at start; retrying in the background')
         reconnectInBackground()
       }
     },
     async stop() {
-      reconnect?.controller.abort(new AppError('kafka.unavailable', 'Kafka client stopped'))
+      reconnect?.controller.abort(new AppError('aborted', 'Kafka client stopped'))
       await reconnect?.done
       reconnect = undefined
-      await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect()])
+      // Consumers are stopped by their owners first; any left running stop here.
+      await Promise.allSettled(consumers.map((c) => c.stop()))
+      await producer.close().catch((err: unknown) => logger.warn({ err }, 'closing the producer failed'))
+      await Promise.allSettled([admin?.disconnect(), probeAdmin?.disconnect()])
       connected = false
-      producer = undefined
       admin = undefined
       probeAdmin = undefined
+      // A later start gets a producer that takes messages again.
+      producer = createBatchingProducer({ kafka, logger, metrics, ...(settings.producer ? { settings: settings.producer } : {}) })
     },
   })
 
   return {
     ...lifecycle,
-
     ping,
-
-    ensureTopics,
-
     isConnected: () => connected,
+    health: () => ({ connected, consumers: consumers.map((c) => c.health()) }),
+
+    ensureTopics: helpers.ensureTopics,
+    deleteTopics: helpers.deleteTopics,
 
     async produce(topic, messages) {
-      if (!producer || !connected) throw new AppError('kafka.unavailable', 'Kafka producer is not connected')
-      try {
-        await producer.send({ topic, acks: -1, messages })
-      } catch (err) {
-        throw new AppError('kafka.produce-failed', `producing to ${topic} failed: ${(err as Error).message}`, { cause: err })
-      }
+      if (!connected) throw new AppError('kafka.unavailable', 'Kafka producer is not connected')
+      return producer.produce(topic, messages)
     },
 
     createConsumer(consumerSettings) {
-      let consumer: Consumer | undefined
-      const log = logger.child({ groupId: consumerSettings.groupId })
-      return createComponent(`consumer:${consumerSettings.groupId}`, {
-        async start() {
-          consumer = kafka.consumer({ groupId: consumerSettings.groupId })
-          const c = consumer
-          await retry(async () => {
-            await c.connect()
-            for (const topic of consumerSettings.topics) {
-              await c.subscribe({ topic, fromBeginning: consumerSettings.fromBeginning ?? false })
-            }
-          }, { retries: 5, shouldRetry: () => true, onRetry: ({ error }) => log.warn({ err: error }, 'consumer connect failed, retrying') })
-          await c.run({
-            partitionsConsumedConcurrently: consumerSettings.partitionsConsumedConcurrently ?? 1,
-            eachBatchAutoResolve: true,
-            eachBatch: consumerSettings.handleBatch,
-          })
-          log.info({ topics: consumerSettings.topics }, 'consumer started')
-        },
-        async stop() {
-          // disconnect() waits for the running batch, then commits what it resolved.
-          await consumer?.disconnect()
-          consumer = undefined
-          log.info('consumer stopped')
-        },
-      })
+      const consumer = createManagedConsumer({ kafka, logger, metrics, settings: consumerSettings })
+      consumers.push(consumer)
+      return { name: consumer.name, start: consumer.start, stop: consumer.stop, health: consumer.health }
     },
 
-    async offsetsAt(topic, at) {
-      if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
-      return admin.fetchTopicOffsetsByTimestamp(topic, at.getTime())
-    },
-
-    async groupLag(groupId, topic) {
-      if (!admin) throw new AppError('kafka.unavailable', 'Kafka client is not started')
-      // Sequential on purpose: kafkajs keeps retrying a failed call in the background, and a
-      // sibling still retrying after Promise.all rejected would outlive disconnect().
-      if (!(await admin.listTopics()).includes(topic)) throw new AppError('not-found', `topic ${topic} does not exist`)
-      const ends = await admin.fetchTopicOffsets(topic)
-      const committed = await admin.fetchOffsets({ groupId, topics: [topic] })
-      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]))
-      return ends.map((e) => {
-        const done = byPartition.get(e.partition) ?? '-1'
-        const lag = Number(e.high) - (Number(done) < 0 ? Number(e.low) : Number(done))
-        return { partition: e.partition, committed: done, end: e.high, lag: Math.max(0, lag) }
-      })
-    },
+    offsetsAt: helpers.offsetsAt,
+    endOffsets: helpers.endOffsets,
+    groupOffsets: helpers.groupOffsets,
+    setGroupOffsets: helpers.setGroupOffsets,
+    groupLag: helpers.groupLag,
   }
 }

@@ -1,2 +1,6 @@
 export { createKafkaClient } from './client.ts'
-export type { ConsumerSettings, KafkaClient, KafkaSettings, OutgoingMessage, PartitionOffset, TopicSpec } from './client.ts'
+export type { KafkaClient, KafkaHealth, KafkaSettings } from './client.ts'
+export type { PartitionLag, PartitionOffset, PartitionRange, TopicSpec } from './admin.ts'
+export type { BatchPayload, ConsumerHealth, ConsumerSettings, ConsumerState, HandlerContext, KafkaConsumer, TopicPartition } from './consumer.ts'
+export type { OutgoingMessage, ProducerSettings } from './producer.ts'
+export { isRetriableKafkaError } from './errors.ts'

@@ -1,23 +1,24 @@
 /**
- * The admin API of contracts §7 (JSON, no auth, loopback only): reset, records as the UI user
- * (`?org=2` for org 2), faults and stats. Errors are `{ error: { code, message } }`.
+ * The admin API of contracts §7 and §8 (JSON, no auth, loopback only): reset, records as the
+ * UI user (`?org=N` for org N), faults, the streaming restore, the CDC selection and stats.
+ * Errors are `{ error: { code, message } }`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { createRecords, lookup, updateRecords } from './dml.ts'
 import { SalesforceApiError } from './errors.ts'
-import { FaultSchema, type Fault, type FaultBook } from './faults.ts'
+import { COLLECTION_WRITES, FaultSchema, type Fault, type FaultBook } from './faults.ts'
 import type { ApiUsage } from './limits.ts'
 import { findSObject, type SObjectDef } from './metadata.ts'
 import type { OAuthState } from './oauth.ts'
-import { getOrg, ORGS, type Org } from './orgs.ts'
+import type { Org, OrgDirectory } from './orgs.ts'
 import { readRecord } from './read.ts'
 import type { Caller, RecordStore } from './records.ts'
 import { LATEST_VERSION } from './api.ts'
-import type { CdcPublisher } from './cdc.ts'
+import { channelOf, entityOfChannel, type CdcPublisher, type CdcSelection } from './cdc.ts'
 import type { Streaming } from './cometd.ts'
 import type { EventBus } from './event-bus.ts'
-import { applyStreamingFault, isStreamingFault } from './streaming-faults.ts'
+import { applyStreamingFault, isStreamingFault, restoreStreaming } from './streaming-faults.ts'
 import { isLoopback } from '../shared/loopback.ts'
 
 export interface AdminDeps {
@@ -29,6 +30,8 @@ export interface AdminDeps {
   streaming: Streaming
   bus: EventBus
   cdc: CdcPublisher
+  selection: CdcSelection
+  orgs: OrgDirectory
 }
 
 /** Seeding a million records goes through this route, so it takes large bodies. */
@@ -45,6 +48,12 @@ const EventsBody = z.object({
   object: z.string().min(1),
   recordIds: z.array(z.string().min(1)).max(10_000).default([]),
   changeType: z.enum(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE', 'GAP_CREATE', 'GAP_UPDATE', 'GAP_DELETE', 'GAP_UNDELETE', 'GAP_OVERFLOW']).default('UPDATE'),
+})
+const CdcBody = z.object({
+  object: z.string().min(1),
+  enabled: z.boolean(),
+  /** Default: the `?org=` of the call, else org 1. */
+  org: z.number().int().min(1).optional(),
 })
 const PageQuery = z.object({
   offset: z.coerce.number<string>().int().min(0).default(0),
@@ -73,8 +82,10 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 
 
 /** Apply the faults that act at once; the others wait in the book for matching calls. */
-export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults' | 'streaming' | 'bus'>): { queued: boolean; affected?: number } {
-  const orgId = fault.org ? getOrg(fault.org).id : undefined
+export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults' | 'streaming' | 'bus' | 'orgs'>): { queued: boolean; affected?: number } {
+  const org = fault.org === undefined ? undefined : deps.orgs.byNumber(fault.org)
+  if (fault.org !== undefined && !org) throw new AdminError(400, 'invalid-request', `org: this stand-in serves orgs 1 to ${deps.orgs.list.length}`)
+  const orgId = org?.id
   if (fault.kind === 'expire-tokens') return { queued: false, affected: deps.oauth.expireAccessTokens(orgId) }
   if (fault.kind === 'revoke-refresh-token') return { queued: false, affected: deps.oauth.revokeRefreshTokens({ token: fault.token, username: fault.username }) }
   if (isStreamingFault(fault.kind)) {
@@ -82,6 +93,7 @@ export function applyFault(fault: Fault, deps: Pick<AdminDeps, 'oauth' | 'faults
     return { queued: false, ...outcome }
   }
   if (fault.kind === 'bulk-query-failed' && fault.match === undefined) fault = { ...fault, match: '/^POST \\/services\\/data\\/v[\\d.]+\\/jobs\\/query\\/?$/' }
+  if (fault.kind === 'record-error' && fault.match === undefined) fault = { ...fault, match: COLLECTION_WRITES }
   deps.faults.add(fault)
   return { queued: true }
 }
@@ -100,11 +112,21 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return reply.code(status).send({ error: { code: status < 500 ? 'invalid-request' : 'internal', message: (err as Error).message } })
     })
 
+    const orgNumbered = (number: number | undefined): Org => {
+      const org = deps.orgs.byNumber(number ?? 1)
+      if (!org) throw new AdminError(400, 'invalid-request', `org must be 1 to ${deps.orgs.list.length}`)
+      return org
+    }
     const orgOf = (request: FastifyRequest): Org => {
       const org = (request.query as { org?: string }).org
-      if (org === undefined || org === '1') return ORGS[0]!
-      if (org === '2') return ORGS[1]!
-      throw new AdminError(400, 'invalid-request', 'org must be 1 or 2')
+      if (org === undefined) return orgNumbered(1)
+      if (!/^\d{1,4}$/.test(org)) throw new AdminError(400, 'invalid-request', `org must be 1 to ${deps.orgs.list.length}`)
+      return orgNumbered(Number(org))
+    }
+    const requireSelected = (org: Org, def: SObjectDef) => {
+      if (!deps.selection.isSelected(org.id, def.name)) {
+        throw new AdminError(409, 'cdc-not-selected', `${def.name} is not selected for Change Data Capture in org ${org.number} (POST /__sandbox/cdc selects it)`)
+      }
     }
     const objectOf = (request: FastifyRequest): SObjectDef => {
       const def = findSObject((request.params as { object: string }).object)
@@ -194,15 +216,35 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return { ok: true }
     })
 
+    admin.post('/__sandbox/streaming/restore', async () => {
+      restoreStreaming(deps)
+      return { ok: true }
+    })
+
+    admin.post('/__sandbox/cdc', async (request) => {
+      const body = parse(CdcBody, request.body)
+      const org = body.org === undefined ? orgOf(request) : orgNumbered(body.org)
+      const def = findSObject(body.object)
+      if (!def) throw new AdminError(404, 'not-found', `unknown object ${body.object}`)
+      deps.selection.select(org.id, def.name, body.enabled)
+      return { org: org.number, object: def.name, channel: channelOf(def.name), enabled: body.enabled, selected: deps.selection.selected(org.id) }
+    })
+    admin.get('/__sandbox/cdc', async (request) => {
+      const org = orgOf(request)
+      return { org: org.number, selected: deps.selection.selected(org.id) }
+    })
+
     admin.get('/__sandbox/stats', async () => ({
       apiCalls: deps.usage.stats(),
-      cometd: { clients: deps.streaming.clients() },
+      cometd: { clients: deps.streaming.clients(), held: deps.streaming.held() },
       events: { published: deps.bus.published() },
     }))
 
     admin.post('/__sandbox/publish', async (request, reply) => {
       const org = orgOf(request)
       const body = parse(PublishBody, request.body)
+      const entity = entityOfChannel(body.channel)
+      if (entity) requireSelected(org, entity)
       const replayId = deps.cdc.publishRaw(org.id, body.channel, body.payload)
       return reply.code(201).send({ channel: body.channel, replayId })
     })
@@ -213,6 +255,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const def = findSObject(body.object)
       if (!def) throw new AdminError(404, 'not-found', `unknown object ${body.object}`)
       if (body.kind === 'gap' && body.recordIds.length === 0) throw new AdminError(400, 'invalid-request', 'recordIds: a gap event names at least one record')
+      requireSelected(org, def)
       const replayId = deps.cdc.publishGap({
         orgId: org.id, def, kind: body.kind, recordIds: body.recordIds, changeType: body.changeType, commitUser: org.uiUser.id,
       })

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { notFound, SalesforceApiError, sessionInvalid } from './errors.ts'
-import type { FaultBook } from './faults.ts'
+import { RECORD_FAULT_KINDS, type FaultBook } from './faults.ts'
 import { endpointOf, type ApiUsage } from './limits.ts'
 import type { AccessToken, OAuthState } from './oauth.ts'
 import { baseUrlOf, bearerOf } from './oauth-routes.ts'
@@ -107,7 +107,8 @@ export function registerRestApi(app: FastifyInstance, deps: ApiDeps): void {
       if (!m || !versionsList().some((v) => v.version === m[1])) throw notFound()
       const version = m[1]!
 
-      const fault = deps.faults.take(request.method, path)
+      // Record faults wait for the collection route, which knows the records.
+      const fault = deps.faults.take(request.method, path, (f) => !RECORD_FAULT_KINDS.has(f.kind))
       if (fault) request.log.info({ fault: fault.kind }, 'salesforce stand-in: injected fault')
       if (fault?.kind === 'http-503') throw new SalesforceApiError(503, 'SERVER_UNAVAILABLE', 'Server Unavailable')
       if (fault?.kind === 'http-500') throw new SalesforceApiError(500, 'UNKNOWN_EXCEPTION', 'An unexpected error occurred. Please include this ErrorId if you contact support: 0000000000-00000 (0000000000)')

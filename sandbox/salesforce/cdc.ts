@@ -11,11 +11,13 @@
  *   microtask). Then the same UPDATE or DELETE of several records of one object in the same
  *   second is merged into one event listing every record id. Sequence numbers count the
  *   events of the transaction.
+ * - Only objects selected for CDC in their org publish (Setup › Change Data Capture): every
+ *   standard object by default, no custom object until selected (`CdcSelection`).
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { EventBus } from './event-bus.ts'
 import type { FieldDef } from './fields.ts'
-import { findSObject, type SObjectDef } from './metadata.ts'
+import { findSObject, SOBJECTS, type SObjectDef } from './metadata.ts'
 import type { ChangeEvent } from './records.ts'
 
 /** The record id overflow events carry. */
@@ -102,10 +104,48 @@ export function bodyOf(def: SObjectDef, values: Record<string, unknown>): Record
   return body
 }
 
+/**
+ * The entities selected for Change Data Capture, per org. Standard objects (Contact, Lead,
+ * Account) start selected, as the contracts pin; custom objects (Member__c) start unselected,
+ * as every entity does in a real org until an administrator adds it.
+ */
+export interface CdcSelection {
+  isSelected(orgId: string, entityName: string): boolean
+  /** Select (`true`) or remove (`false`) an object for one org. */
+  select(orgId: string, entityName: string, enabled: boolean): void
+  /** The selected objects of an org, in describe order. */
+  selected(orgId: string): string[]
+  /** Back to the defaults in every org. */
+  reset(): void
+}
+
+export const selectedByDefault = (def: SObjectDef): boolean => !def.custom
+
+export function createCdcSelection(): CdcSelection {
+  const overrides = new Map<string, Map<string, boolean>>()
+  const isSelected = (orgId: string, entityName: string) => {
+    const def = findSObject(entityName)
+    if (!def) return false
+    return overrides.get(orgId)?.get(def.name) ?? selectedByDefault(def)
+  }
+  return {
+    isSelected,
+    select(orgId, entityName, enabled) {
+      const def = findSObject(entityName)
+      if (!def) return
+      let org = overrides.get(orgId)
+      if (!org) overrides.set(orgId, (org = new Map()))
+      org.set(def.name, enabled)
+    },
+    selected: (orgId) => SOBJECTS.filter((def) => isSelected(orgId, def.name)).map((def) => def.name),
+    reset: () => overrides.clear(),
+  }
+}
+
 export interface CdcPublisher {
   /** The record store's listener. */
   handleChange(change: ChangeEvent): void
-  /** Publish a gap (`GAP_UPDATE`…) or overflow (`GAP_OVERFLOW`) event; returns its replay id. */
+  /** Publish a gap (`GAP_UPDATE`…) or overflow (`GAP_OVERFLOW`) event; returns its replay id (the caller checks the selection). */
   publishGap(input: { orgId: string; def: SObjectDef; kind: 'gap' | 'overflow'; recordIds: string[]; changeType: string; commitUser: string }): number
   /** Publish a raw event (`payload` = the event's `data.payload`) on any channel; `/event/…` ones get an `EventUuid`. */
   publishRaw(orgId: string, channel: string, payload: unknown): number
@@ -114,7 +154,7 @@ export interface CdcPublisher {
 const MERGEABLE = new Set(['UPDATE', 'DELETE'])
 const AUDIT = new Set(['LastModifiedDate', 'LastModifiedById'])
 
-export function createCdcPublisher(bus: EventBus): CdcPublisher {
+export function createCdcPublisher(bus: EventBus, selection: CdcSelection): CdcPublisher {
   let pending: ChangeEvent[] = []
   let commitNumber = 11_824_400_000 + Math.floor(Math.random() * 100_000)
 
@@ -142,7 +182,8 @@ export function createCdcPublisher(bus: EventBus): CdcPublisher {
     for (let i = 0; i < changes.length; i++) {
       const first = changes[i]!
       const def = findSObject(first.entityName)
-      if (!def) continue
+      // Not selected for CDC: no event at all, on either channel.
+      if (!def || !selection.isSelected(first.orgId, def.name)) continue
       const recordIds = [...first.recordIds]
       if (MERGEABLE.has(first.changeType)) {
         const key = sameChangeKey(first)

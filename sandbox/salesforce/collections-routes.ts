@@ -10,6 +10,7 @@ import { SalesforceApiError } from './errors.ts'
 import { normaliseId } from './ids.ts'
 import { findSObject } from './metadata.ts'
 import { readRecord } from './read.ts'
+import { recordFaultHook } from './record-faults.ts'
 
 const MAX_RECORDS = 200
 
@@ -37,12 +38,16 @@ function typeOf(record: Record<string, unknown>): string | undefined {
 
 export function registerCollectionRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const { store } = deps
+  const recordFaults = (request: FastifyRequest) => {
+    const hook = recordFaultHook(deps.faults, request.method, request.url.split('?')[0] ?? request.url)
+    return hook ? { recordFaults: hook } : {}
+  }
 
   api.post('/:version/composite/sobjects', async (request) => {
     const ctx = contextOf(request)
     const { allOrNone, records } = recordsOf(request.body)
     const tx = store.begin(ctx.org, ctx.caller)
-    return createRecords(tx, records.map((r) => ({ type: typeOf(r), body: r })), { allOrNone, lockFailures: ctx.lockFailures })
+    return createRecords(tx, records.map((r) => ({ type: typeOf(r), body: r })), { allOrNone, lockFailures: ctx.lockFailures, ...recordFaults(request) })
   })
 
   api.patch('/:version/composite/sobjects', async (request) => {
@@ -50,7 +55,7 @@ export function registerCollectionRoutes(api: FastifyInstance, deps: ApiDeps): v
     const { allOrNone, records } = recordsOf(request.body)
     const tx = store.begin(ctx.org, ctx.caller)
     const items = records.map((r) => ({ type: typeOf(r), id: r.id ?? r.Id, body: r }))
-    return updateRecords(store, ctx.org, tx, items, { allOrNone, lockFailures: ctx.lockFailures })
+    return updateRecords(store, ctx.org, tx, items, { allOrNone, lockFailures: ctx.lockFailures, ...recordFaults(request) })
   })
 
   api.delete('/:version/composite/sobjects', async (request) => {
@@ -60,7 +65,7 @@ export function registerCollectionRoutes(api: FastifyInstance, deps: ApiDeps): v
     if (ids.length === 0) throw new SalesforceApiError(400, 'MISSING_ARGUMENT', 'ids parameter is required')
     if (ids.length > MAX_RECORDS) throw tooMany()
     const tx = store.begin(ctx.org, ctx.caller)
-    return deleteRecords(store, ctx.org, tx, ids, { allOrNone: q.allOrNone === 'true', lockFailures: ctx.lockFailures })
+    return deleteRecords(store, ctx.org, tx, ids, { allOrNone: q.allOrNone === 'true', lockFailures: ctx.lockFailures, ...recordFaults(request) })
   })
 
   const retrieve = (request: FastifyRequest, ids: unknown, fieldNames: unknown, maxIds: number) => {

@@ -12,14 +12,17 @@
  *   `403::Unknown client` (advice handshake), the replayId error, the concurrent client limit
  *   and the daily delivery allocation.
  * - A session with no connect for `maxIntervalMs` after a response is dropped.
+ * - A single-entity CDC channel exists only while its object is selected for CDC in the org.
+ * - Faults: the server ends sessions with a `/meta/disconnect` (advice `none` or `handshake`),
+ *   or destroys a long-poll's TCP socket without an answer.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ALL_CHANGE_EVENTS, entityOfChannel } from './cdc.ts'
+import { ALL_CHANGE_EVENTS, entityOfChannel, type CdcSelection } from './cdc.ts'
 import type { ChannelLog, Cursor, EventBus } from './event-bus.ts'
 import type { OAuthState } from './oauth.ts'
 import { bearerOf } from './oauth-routes.ts'
-import { ORGS } from './orgs.ts'
+import type { OrgDirectory } from './orgs.ts'
 
 export interface StreamingOptions {
   /** How long a `/meta/connect` is held; also the advised `timeout`. Default 110000. */
@@ -68,6 +71,9 @@ interface Pending {
   answered: boolean
 }
 
+/** What the server told a session to do when it ended it (`/meta/disconnect`). */
+export type FarewellAdvice = 'none' | 'handshake'
+
 interface Session {
   id: string
   orgId: string
@@ -76,6 +82,10 @@ interface Session {
   connected: boolean
   lastActivity: number
   flushScheduled: boolean
+  /** Fault: the server ended the session while no connect was held; its next request learns it. */
+  farewell: FarewellAdvice | null
+  /** Fault: the socket of the session's next connect is destroyed. */
+  dropNextConnect: boolean
 }
 
 export interface StreamingUsage { clients: number; maxClients: number; delivered: number; maxDelivered: number }
@@ -85,6 +95,8 @@ export interface Streaming {
   /** Called by the event bus when an event lands on a channel with live readers. */
   wake(log: ChannelLog): void
   clients(): number
+  /** Sessions holding a `/meta/connect` right now. */
+  held(): number
   usage(orgId: string): StreamingUsage
   /** Fault: drop every session (of one org); their next request gets `403::Unknown client`. */
   dropSessions(orgId?: string): number
@@ -92,6 +104,19 @@ export interface Streaming {
   exhaustDelivery(orgId?: string): void
   /** Fault: the next `count` handshakes (of one org) hit the concurrent client limit. */
   refuseHandshakes(count: number, orgId?: string): void
+  /**
+   * Fault: the server ends every session (of one org) with a `/meta/disconnect` and this
+   * advice; a held connect is answered now, the others learn it on their next request.
+   */
+  serverDisconnect(advice: FarewellAdvice, orgId?: string): number
+  /**
+   * Fault: the TCP socket of every held connect (of one org) is destroyed without an answer;
+   * sessions not holding one lose their next connect that way. Nothing is taken from the event
+   * logs and the sessions live on.
+   */
+  dropConnections(orgId?: string): number
+  /** End the allocation and client-limit faults: deliveries counted from zero, handshakes accepted. */
+  restore(): void
   /** Answer every held connect and forget all sessions (the server stops). */
   close(): void
   reset(): void
@@ -123,14 +148,25 @@ function messagesOf(body: unknown): Message[] | null {
   return null
 }
 
-/** Channels a client may subscribe to: CDC channels of served objects, custom channels, topics. */
-function channelExists(channel: string, bus: { has(channel: string): boolean }): boolean {
-  if (channel === ALL_CHANGE_EVENTS || entityOfChannel(channel)) return true
+/** Channels a client may subscribe to: CDC channels of selected objects, custom channels, topics. */
+function channelExists(channel: string, bus: { has(channel: string): boolean }, selected: (entityName: string) => boolean): boolean {
+  if (channel === ALL_CHANGE_EVENTS) return true
+  const entity = entityOfChannel(channel)
+  // An object not selected for CDC has no channel: the subscribe fails as for an unknown one.
+  if (entity) return selected(entity.name)
   if (/^\/data\/\w+__chn$/.test(channel) || /^\/(event|topic|u)\/[\w.-]+$/.test(channel)) return true
   return bus.has(channel)
 }
 
-export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; options: StreamingOptions }): Streaming {
+export interface StreamingDeps {
+  oauth: OAuthState
+  bus: () => EventBus
+  options: StreamingOptions
+  orgs: OrgDirectory
+  selection: CdcSelection
+}
+
+export function createStreaming(deps: StreamingDeps): Streaming {
   const { oauth, options } = deps
   const sessions = new Map<string, Session>()
   const delivered = new Map<string, number>()
@@ -161,6 +197,18 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
     reply(message, { successful: false, error: STREAMING_ERRORS.authInvalid, advice: { reconnect: 'none', interval: 0 }, ...subscriptionOf(message) })
   const deliveryExhausted = (message: Message) =>
     reply(message, { successful: false, error: STREAMING_ERRORS.deliveryLimit, advice: { reconnect: 'none', interval: 0 } })
+  /** The server's own `/meta/disconnect`, then the reply to the message it interrupted. */
+  const farewell = (session: Session, message: Message, advice: FarewellAdvice): string[] => [
+    json({ channel: '/meta/disconnect', clientId: session.id, successful: true }),
+    message.channel === '/meta/connect'
+      ? reply(message, { successful: true, advice: { reconnect: advice, interval: 0 } })
+      : reply(message, { successful: false, error: STREAMING_ERRORS.unknownClient, advice: { reconnect: advice, interval: 0 }, ...subscriptionOf(message) }),
+  ]
+  /** Destroy the TCP socket under a reply without answering (a network failure mid-request). */
+  const destroySocket = (reply$: FastifyReply) => {
+    reply$.hijack()
+    reply$.raw.socket?.destroy()
+  }
 
   function subscriptionOf(message: Message): Record<string, unknown> {
     return message.subscription !== undefined ? { subscription: message.subscription } : {}
@@ -265,6 +313,7 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
     }
     const session: Session = {
       id: random(15), orgId, subscriptions: new Map(), pending: null, connected: false, lastActivity: Date.now(), flushScheduled: false,
+      farewell: null, dropNextConnect: false,
     }
     sessions.set(session.id, session)
     void reply$.header('set-cookie', `${COOKIE}=${random(18)}; Path=/; HttpOnly`)
@@ -289,7 +338,7 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
         fail("400::Channel subscriptions must start with a leading '/'")
         continue
       }
-      if (!channelExists(channel, bus)) {
+      if (!channelExists(channel, bus, (entity) => deps.selection.isSelected(session.orgId, entity))) {
         fail(STREAMING_ERRORS.noChannel(channel))
         continue
       }
@@ -336,6 +385,15 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
     if (versionError) return answer(messages.map((m) => reply(m, { successful: false, error: versionError })))
 
     const token = bearerOf(request)
+    // Fault: this connect's socket is destroyed before anything in the request is processed.
+    for (const message of messages) {
+      const doomed = message.channel === '/meta/connect' && typeof message.clientId === 'string' ? sessions.get(message.clientId) : undefined
+      if (doomed?.dropNextConnect) {
+        doomed.dropNextConnect = false
+        destroySocket(reply$)
+        return reply$
+      }
+    }
     const parts: string[] = []
     let hold: { session: Session; message: Message } | null = null
     for (const message of messages) {
@@ -360,6 +418,12 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
           successful: false, error: `400::Client ${session.id} has established a session, but no ${COOKIE} cookie present`,
           advice: { reconnect: 'handshake', interval: 0 },
         }))
+        continue
+      }
+      if (session.farewell) {
+        const advice = session.farewell
+        drop(session)
+        parts.push(...farewell(session, message, advice))
         continue
       }
       session.lastActivity = Date.now()
@@ -454,6 +518,11 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
       }
     },
     clients: () => sessions.size,
+    held() {
+      let n = 0
+      for (const session of sessions.values()) if (session.pending && !session.pending.answered) n++
+      return n
+    },
     usage: (orgId) => ({
       clients: clientsOf(orgId), maxClients: options.maxConcurrentClients,
       delivered: delivered.get(orgId) ?? 0, maxDelivered: options.dailyDeliveredEvents,
@@ -469,11 +538,48 @@ export function createStreaming(deps: { oauth: OAuthState; bus: () => EventBus; 
       return n
     },
     exhaustDelivery(orgId) {
-      for (const id of orgId ? [orgId] : ORGS.map((o) => o.id)) delivered.set(id, options.dailyDeliveredEvents)
+      for (const id of orgId ? [orgId] : deps.orgs.list.map((o) => o.id)) delivered.set(id, options.dailyDeliveredEvents)
       for (const session of sessions.values()) if (!orgId || session.orgId === orgId) flush(session, false)
     },
     refuseHandshakes(count, orgId) {
       refusals.set(orgId ?? '*', count)
+    },
+    serverDisconnect(advice, orgId) {
+      let n = 0
+      for (const session of [...sessions.values()]) {
+        if (orgId && session.orgId !== orgId) continue
+        n++
+        const pending = session.pending
+        if (!pending) {
+          session.farewell = advice
+          continue
+        }
+        drop(session, [...pending.replies, ...farewell(session, pending.message, advice)])
+      }
+      return n
+    },
+    dropConnections(orgId) {
+      let n = 0
+      for (const session of sessions.values()) {
+        if (orgId && session.orgId !== orgId) continue
+        n++
+        const pending = session.pending
+        if (!pending || pending.answered) {
+          session.dropNextConnect = true
+          continue
+        }
+        // Nothing was taken from the logs for this connect, so nothing is lost.
+        pending.answered = true
+        clearTimeout(pending.timer)
+        session.pending = null
+        session.lastActivity = Date.now()
+        destroySocket(pending.reply)
+      }
+      return n
+    },
+    restore() {
+      delivered.clear()
+      refusals.clear()
     },
     close() {
       for (const session of [...sessions.values()]) drop(session)

@@ -11,10 +11,17 @@ import type { RecordStore, StoredRecord, Transaction } from './records.ts'
 import { applyCreateDefaults, validateRecord } from './validate.ts'
 
 export interface SaveResult {
-  id?: string
+  /** Absent on a failed create or update; `null` when an injected record error failed it. */
+  id?: string | null
   success: boolean
   errors: RecordError[]
 }
+
+/**
+ * Injected per-record errors (the `record-error` fault): given the results so far and each
+ * record's body as sent (`Id` included), turn some successes into failures.
+ */
+export type RecordFaultHook = (results: SaveResult[], bodyOf: (index: number) => Record<string, unknown>, operation: 'create' | 'update' | 'delete') => void
 
 export interface DmlOptions {
   allOrNone: boolean
@@ -22,6 +29,8 @@ export interface DmlOptions {
   admin?: boolean
   /** Fault: the first `n` records fail with UNABLE_TO_LOCK_ROW. */
   lockFailures?: number
+  /** Fault: records fail with a chosen status code. */
+  recordFaults?: RecordFaultHook
 }
 
 export const LOCK_ERROR = () => recordError('UNABLE_TO_LOCK_ROW', 'unable to obtain exclusive access to this record or 1 records')
@@ -31,11 +40,21 @@ function rollBack(results: SaveResult[]): SaveResult[] {
   return results.map((r) => (r.success ? { success: false, errors: [ROLLED_BACK] } : r))
 }
 
-function finish<T>(results: SaveResult[], planned: (T | null)[], options: DmlOptions, apply: (item: T, index: number) => string): SaveResult[] {
+interface Finish<T> {
+  results: SaveResult[]
+  planned: (T | null)[]
+  options: DmlOptions
+  operation: 'create' | 'update' | 'delete'
+  bodyOf: (index: number) => Record<string, unknown>
+  apply: (item: T, index: number) => string
+}
+
+function finish<T>({ results, planned, options, operation, bodyOf, apply }: Finish<T>): SaveResult[] {
   const lockFailures = options.lockFailures ?? 0
   for (let i = 0; i < Math.min(lockFailures, results.length); i++) {
     if (results[i]!.success) results[i] = { success: false, errors: [LOCK_ERROR()] }
   }
+  options.recordFaults?.(results, bodyOf, operation)
   if (options.allOrNone && results.some((r) => !r.success)) return rollBack(results)
   return results.map((r, i) => (r.success ? { id: apply(planned[i]!, i), success: true, errors: [] } : r))
 }
@@ -57,7 +76,7 @@ export function createRecords(tx: Transaction, items: CreateItem[], options: Dml
     planned[planned.length - 1] = { def, values }
     return { success: true, errors: [] }
   })
-  return finish(results, planned, options, (p) => tx.create(p.def, p.values).id)
+  return finish({ results, planned, options, operation: 'create', bodyOf: (i) => items[i]!.body, apply: (p) => tx.create(p.def, p.values).id })
 }
 
 export interface UpdateItem { type: string | undefined; id: unknown; body: Record<string, unknown> }
@@ -93,9 +112,12 @@ export function updateRecords(store: RecordStore, org: Org, tx: Transaction, ite
     planned[planned.length - 1] = { ...found, values }
     return { success: true, errors: [] }
   })
-  return finish(results, planned, options, (p) => {
-    tx.update(p.def, p.record, p.values)
-    return p.record.id
+  return finish({
+    results, planned, options, operation: 'update', bodyOf: (i) => ({ Id: items[i]!.id, ...items[i]!.body }),
+    apply: (p) => {
+      tx.update(p.def, p.record, p.values)
+      return p.record.id
+    },
   })
 }
 
@@ -108,8 +130,11 @@ export function deleteRecords(store: RecordStore, org: Org, tx: Transaction, ids
     planned[planned.length - 1] = found
     return { id: found.record.id, success: true, errors: [] }
   })
-  return finish(results, planned, options, (p) => {
-    tx.delete(p.def, p.record)
-    return p.record.id
+  return finish({
+    results, planned, options, operation: 'delete', bodyOf: (i) => ({ Id: ids[i] }),
+    apply: (p) => {
+      tx.delete(p.def, p.record)
+      return p.record.id
+    },
   })
 }

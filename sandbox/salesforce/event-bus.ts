@@ -68,6 +68,8 @@ export interface EventBus {
   published(): number
   /** Replace the retention window (the shrink-retention fault); evicts at once. */
   setRetention(window: RetentionWindow): void
+  /** Back to the configured window (evicted events stay evicted). */
+  restoreRetention(): void
   readonly retention: RetentionWindow
   /** Empty every log (replay ids keep growing, so an old id stays invalid). */
   reset(): void
@@ -225,6 +227,9 @@ export function createEventBus(retention: RetentionWindow, onAppend: (log: Chann
     setRetention(window) {
       owner.window = { ...window }
       for (const bus of buses.values()) bus.evict()
+    },
+    restoreRetention() {
+      owner.window = { ...retention }
     },
     reset() {
       owner.window = { ...retention }

@@ -1,7 +1,7 @@
 /**
  * The local Salesforce stand-in (contracts §7): OAuth 2.0 web-server flow, REST API
  * (describe, SOQL, sObject Collections, limits), Bulk API 2.0 query, the Streaming API with
- * Change Data Capture over CometD, and the admin API, for two orgs, in memory.
+ * Change Data Capture over CometD, and the admin API, for two orgs (or `orgs`), in memory.
  * `createSalesforceSandbox()` builds it; `start()` listens (default http://127.0.0.1:8081).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -10,13 +10,13 @@ import { registerAdminRoutes, applyFault } from './admin-routes.ts'
 import { registerRestApi } from './api.ts'
 import { FaultSchema, createFaultBook, type FaultInput } from './faults.ts'
 import { createBulk2Jobs, type Bulk2Options } from './bulk2.ts'
-import { createCdcPublisher } from './cdc.ts'
+import { createCdcPublisher, createCdcSelection } from './cdc.ts'
 import { createStreaming, type StreamingOptions } from './cometd.ts'
 import { createEventBus, type EventBus, type RetentionWindow } from './event-bus.ts'
 import { createApiUsage } from './limits.ts'
 import { createOAuthState } from './oauth.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
-import { CONNECTED_APP, ORGS } from './orgs.ts'
+import { CONNECTED_APP, createOrgDirectory, ORGS } from './orgs.ts'
 import { createQueryCursors } from './query-routes.ts'
 import { createRecordStore, type ChangeListener, type RecordStore } from './records.ts'
 
@@ -28,6 +28,11 @@ export interface SalesforceSandboxOptions {
   port?: number
   /** Default 127.0.0.1. */
   host?: string
+  /**
+   * How many orgs exist (1…999). Default 2. Org N ≥ 3 has the API user
+   * `integration@orgN.example.com` and the UI user `admin@orgN.example.com` (password `password`).
+   */
+  orgs?: number
   /** Request and lifecycle logs; none when omitted or false. */
   logger?: Logger | false
   /** Access-token lifetime. Default 7200 (2 hours). */
@@ -67,13 +72,24 @@ export interface SalesforceSandbox {
   onChange(listener: ChangeListener): () => void
   /** The record store, for in-process tests and part 2. */
   readonly store: RecordStore
+  /** The orgs served, with their users (for banners and tests). */
+  readonly orgs: readonly SandboxOrgInfo[]
 }
 
-/** Seeded credentials, for the `npm run sandbox` banner. */
+export interface SandboxOrgInfo {
+  number: number
+  id: string
+  name: string
+  users: { id: string; username: string; password: string; role: 'api' | 'ui' }[]
+  /** The user admin-API changes are made as. */
+  uiUsername: string
+}
+
+/** Seeded credentials of org 1 and org 2 (a stand-in's `orgs` lists every org it serves). */
 export const SANDBOX_CREDENTIALS: {
   clientId: string
   clientSecret: string
-  users: { username: string; password: string; org: 1 | 2; role: string }[]
+  users: { username: string; password: string; org: number; role: string }[]
 } = {
   clientId: CONNECTED_APP.clientId,
   clientSecret: CONNECTED_APP.clientSecret,
@@ -85,6 +101,7 @@ export const SANDBOX_CREDENTIALS: {
 export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}): SalesforceSandbox {
   const port = options.port ?? 8081
   const host = options.host ?? '127.0.0.1'
+  const orgs = createOrgDirectory(options.orgs ?? 2)
   const store = createRecordStore()
   const oauth = createOAuthState({ tokenTtlSeconds: options.tokenTtlSeconds ?? 7200 })
   const usage = createApiUsage({ dailyApiRequests: options.dailyApiRequests ?? 100_000 })
@@ -92,10 +109,11 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
   const cursors = createQueryCursors()
   const streamingOptions = { ...STREAMING_DEFAULTS, ...options.streaming, retention: { ...STREAMING_DEFAULTS.retention, ...options.streaming?.retention } }
   let bus: EventBus | null = null
-  const streaming = createStreaming({ oauth, bus: () => bus!, options: streamingOptions })
+  const selection = createCdcSelection()
+  const streaming = createStreaming({ oauth, bus: () => bus!, options: streamingOptions, orgs, selection })
   bus = createEventBus(streamingOptions.retention, (log) => streaming.wake(log))
   const events = bus
-  const cdc = createCdcPublisher(events)
+  const cdc = createCdcPublisher(events, selection)
   store.onChange(cdc.handleChange)
   const bulkJobs = createBulk2Jobs()
   const bulkOptions: Bulk2Options = { pageSize: 50_000, queuedMs: 0, processingMs: 0, ...options.bulk }
@@ -106,6 +124,7 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
     cursors.clear()
     events.reset()
     streaming.reset()
+    selection.reset()
     bulkJobs.clear()
   }
 
@@ -131,10 +150,10 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
     instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)))
     })
-    registerOAuthRoutes(instance, { oauth })
+    registerOAuthRoutes(instance, { oauth, orgs })
     registerRestApi(instance, { store, oauth, usage, faults, cursors, bulkJobs, bulkOptions, streamingUsage: (orgId) => streaming.usage(orgId) })
     streaming.register(instance)
-    registerAdminRoutes(instance, { store, oauth, usage, faults, reset, streaming, bus: events, cdc })
+    registerAdminRoutes(instance, { store, oauth, usage, faults, reset, streaming, bus: events, cdc, selection, orgs })
     return instance
   }
 
@@ -144,7 +163,11 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}):
     },
     store,
     reset,
-    addFault: (fault) => void applyFault(FaultSchema.parse(fault), { oauth, faults, streaming, bus: events }),
+    addFault: (fault) => void applyFault(FaultSchema.parse(fault), { oauth, faults, streaming, bus: events, orgs }),
+    orgs: orgs.list.map((org) => ({
+      number: org.number, id: org.id, name: org.name, uiUsername: org.uiUser.username,
+      users: org.users.map((u) => ({ id: u.id, username: u.username, password: u.password, role: u.role })),
+    })),
     onChange: (listener) => store.onChange(listener),
     start() {
       starting ??= (async () => {

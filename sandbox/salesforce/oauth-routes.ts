@@ -7,11 +7,13 @@ import { createHmac } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { renderAllowPage, renderErrorPage, renderLoginPage } from './login-page.ts'
 import { REFRESH_SCOPES, type AccessToken, type AuthorizeParams, type OAuthState, type PendingAuthorization } from './oauth.ts'
-import { CONNECTED_APP, findOrgById, findUserById, findUserByUsername, type Org, type SandboxUser } from './orgs.ts'
+import { CONNECTED_APP, findUserById, type Org, type OrgDirectory, type SandboxUser } from './orgs.ts'
 import { safeDecode } from '../shared/loopback.ts'
 
 export interface OAuthDeps {
   oauth: OAuthState
+  /** The orgs whose users may log in. */
+  orgs: OrgDirectory
 }
 
 const KNOWN_SCOPES = new Set(['api', 'id', 'profile', 'email', 'address', 'phone', 'openid', 'refresh_token', 'offline_access', 'web', 'full', 'chatter_api', 'visualforce', 'custom_permissions'])
@@ -131,7 +133,7 @@ function userInfoOf(base: string, org: Org, user: SandboxUser): Record<string, u
 }
 
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthDeps): void {
-  const { oauth } = deps
+  const { oauth, orgs } = deps
 
   const tokenResponse = (request: FastifyRequest, access: AccessToken, refresh: string | null) => {
     const base = baseUrlOf(request)
@@ -200,7 +202,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthDeps): void
     const p = form.pending ? oauth.findAuthorization(form.pending) : undefined
     if (!p) return html(reply, 400, renderErrorPage('invalid_request', 'your authorization session has expired; start again'))
     if (form.action === 'login') {
-      const found = findUserByUsername(form.username ?? '')
+      const found = orgs.findUserByUsername(form.username ?? '')
       if (!found || found.user.password !== (form.pw ?? form.password)) {
         return html(reply, 200, renderLoginPage({
           pending: p.id, username: form.username ?? '',
@@ -272,7 +274,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthDeps): void
     const { orgId, userId } = request.params as { orgId: string; userId: string }
     const access = oauth.authenticate(bearerOf(request) ?? '')
     if (!access) return reply.code(403).type('text/plain').send('Bad_OAuth_Token')
-    const org = findOrgById(orgId)
+    const org = orgs.findById(orgId)
     const user = org ? findUserById(org, userId) : undefined
     if (!org || !user || org.id !== access.org.id) return reply.code(403).type('text/plain').send('Bad_Id')
     const { version } = request.query as Form

@@ -111,6 +111,8 @@ t.test('gap and overflow events on demand, raw publication, /data/ChangeEvents, 
   t.equal(gap.status, 201)
   const overflow = await admin(sandbox.url, 'POST', '/events', { kind: 'overflow', object: 'Contact' })
   const lead = await admin(sandbox.url, 'POST', '/records/Lead', { records: [{ LastName: 'L', Company: 'C' }] })
+  // Custom objects publish once selected for CDC.
+  t.equal((await admin(sandbox.url, 'POST', '/cdc', { object: 'Member__c', enabled: true })).status, 200)
   const member = await admin(sandbox.url, 'POST', '/records/Member__c', { records: [{ Email__c: 'm@example.com' }] })
 
   const everything = await all.next()

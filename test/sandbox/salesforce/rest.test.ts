@@ -177,7 +177,7 @@ t.test('API calls are counted: Sforce-Limit-Info, /limits, stats by endpoint and
       byEndpoint: { 'GET /sobjects': 1, 'GET /sobjects/Contact/describe': 1, 'GET /limits': 3 },
       byClient: { 'cohort-bridge': 4, '(none)': 1 },
     },
-    cometd: { clients: 0 },
+    cometd: { clients: 0, held: 0 },
     events: { published: 0 },
   })
 })

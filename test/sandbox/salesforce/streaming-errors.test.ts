@@ -228,7 +228,8 @@ t.test('cookie, channel, version, connection type and size errors', async (t) =>
   t.match(await client.subscribe('/data/NopeChangeEvent'), { successful: false, error: '400::The channel you requested to subscribe to does not exist {/data/NopeChangeEvent}' })
   t.match(await client.subscribe('data/ContactChangeEvent'), { successful: false, error: "400::Channel subscriptions must start with a leading '/'" })
   t.match(await client.subscribe(''), { successful: false, error: '400::Channel name not specified' })
-  t.match(await client.subscribe('/data/Member__ChangeEvent'), { successful: true }, 'custom objects have a __ChangeEvent channel')
+  await admin(sandbox.url, 'POST', '/cdc', { object: 'Member__c', enabled: true })
+  t.match(await client.subscribe('/data/Member__ChangeEvent'), { successful: true }, 'custom objects have a __ChangeEvent channel once selected')
   t.match(await client.subscribe('/data/ChangeEvents'), { successful: true })
   t.match(metaOf(await client.send([{ channel: '/meta/connect', connectionType: 'websocket' }]), '/meta/connect'), { successful: false, error: '400::Invalid connection type websocket' })
 

@@ -127,3 +127,14 @@ export async function disconnectFaye(client: object, timeoutMs = 5000): Promise<
   })
   clearTimeout(timer)
 }
+
+/** Resolve once `n` CometD sessions hold a connect (polling the admin stats, with a deadline). */
+export async function waitForHeld(url: string, n = 1, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const stats = await admin(url, 'GET', '/stats')
+    if ((stats.body.cometd as { held: number }).held >= n) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} held connects`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

@@ -16,6 +16,14 @@ export interface ApiDeps {
   token: string
 }
 
+/** The body answered by `lose-answer` instead of the real one, by status. */
+const LOST_ANSWER: Record<number, { code: string; message: string }> = {
+  500: { code: 'internal', message: 'injected fault: the answer was lost after the call was carried out' },
+  502: { code: 'bad-gateway', message: 'injected fault: the answer was lost after the call was carried out' },
+  503: { code: 'unavailable', message: 'injected fault: the answer was lost after the call was carried out' },
+  504: { code: 'timeout', message: 'injected fault: the answer was lost after the call was carried out' },
+}
+
 const STATUS_OF: Record<string, number> = {
   'auth.invalid': 401,
   'merchant.not-found': 404,
@@ -58,6 +66,15 @@ export function registerInternalApi(app: FastifyInstance, deps: ApiDeps): void {
   const { model, events } = deps
 
   app.register(async (api) => {
+    // Calls whose answer a lose-answer fault replaces, and by what status.
+    const losing = new WeakMap<FastifyRequest, number>()
+    api.addHook('onSend', async (request, reply, payload) => {
+      const status = losing.get(request)
+      if (status === undefined) return payload
+      reply.code(status).header('content-type', 'application/json; charset=utf-8')
+      return JSON.stringify(LOST_ANSWER[status])
+    })
+
     api.addHook('onRequest', async (request, reply) => {
       if (request.headers.authorization !== `Bearer ${deps.token}`) return sendRefusal(reply, 'auth.invalid', 'missing or invalid service token')
       const fault = deps.faults.take(request.method, request.url.split('?')[0] ?? request.url)
@@ -74,6 +91,9 @@ export function registerInternalApi(app: FastifyInstance, deps: ApiDeps): void {
           return reply.code(200).send({ unexpected: true })
         case 'latency':
           await new Promise((r) => setTimeout(r, fault.latencyMs))
+          return
+        case 'lose-answer':
+          losing.set(request, fault.status)
       }
     })
 

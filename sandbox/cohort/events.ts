@@ -1,14 +1,15 @@
 /**
  * Where the Cohort stand-in's user events go: the real Kafka topic (key
- * `{merchantId}:{userId}`, acknowledged before the API call answers) and, when configured,
+ * `{merchantId}:{userId}`, acknowledged by every in-sync replica before the API call answers,
+ * through the stand-in's own kafkajs producer, `kafka-producer.ts`) and, when configured,
  * a Standard Webhooks endpoint (`webhook-id`, `webhook-timestamp`, `webhook-signature`
  * v1 HMAC-SHA256 over `{id}.{timestamp}.{body}`), delivered in order with retries.
  */
 import { createHmac } from 'node:crypto'
 import { AppError } from '../../src/errors.ts'
-import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts'
 import type { Logger } from '../../src/logger.ts'
 import { retry } from '../../src/retry.ts'
+import { createEventProducer, type EventProducer } from './kafka-producer.ts'
 import type { UserEvent } from './model.ts'
 
 export interface EventSinkOptions {
@@ -37,7 +38,9 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
 
 export function createEventSink(options: EventSinkOptions): EventSink {
   const logger = options.logger.child({ component: 'cohort-sandbox-events' })
-  let kafka: KafkaClient | null = null
+  const kafka: EventProducer | null = options.kafka
+    ? createEventProducer({ brokers: options.kafka.brokers, topic: options.kafka.topic, partitions: options.kafka.partitions ?? 6, logger })
+    : null
   let published = 0
   const webhookStats = { delivered: 0, failed: 0 }
   // One chain: deliveries go out in the order the events happened.
@@ -73,28 +76,17 @@ export function createEventSink(options: EventSinkOptions): EventSink {
 
   return {
     async start() {
-      if (!options.kafka) return
-      kafka = createKafkaClient({
-        brokers: options.kafka.brokers,
-        clientId: 'cohort-sandbox',
-        topics: [{ topic: options.kafka.topic, numPartitions: options.kafka.partitions ?? 6 }],
-        logger,
-        logLevel: 'warn',
-      })
-      await kafka.start()
+      await kafka?.start()
     },
 
     async stop() {
       await deliveries
       await kafka?.stop()
-      kafka = null
     },
 
     async publish(events) {
       if (events.length === 0) return
-      if (kafka && options.kafka) {
-        await kafka.produce(options.kafka.topic, events.map((e) => ({ key: `${e.merchantId}:${e.userId}`, value: JSON.stringify(e) })))
-      }
+      if (kafka) await kafka.send(events.map((e) => ({ key: `${e.merchantId}:${e.userId}`, value: JSON.stringify(e) })))
       published += events.length
       const webhook = options.webhook
       if (webhook) {

@@ -14,6 +14,7 @@ import { CohortRefusal, createCohortModel, type CohortModel } from './model.ts'
 
 export type { User, UserEvent, PropertyDefinition } from './model.ts'
 export { signWebhook } from './events.ts'
+export { avoidNegativeKafkaTimer } from './kafkajs-timer.ts'
 
 export const COHORT_SANDBOX_TOKEN = 'sandbox-cohort-token'
 
@@ -23,7 +24,10 @@ export interface CohortSandboxOptions {
   host?: string
   /** Service token the internal API accepts. Default `sandbox-cohort-token`. */
   token?: string
-  /** Publish user events to this Kafka topic; null: count them only. */
+  /**
+   * Publish user events to this Kafka topic (created with `partitions`, default 6, when
+   * missing) through the stand-in's own kafkajs producer, acks=-1; null: count them only.
+   */
   kafka?: { brokers: string[]; topic: string; partitions?: number } | null
   /** Also deliver events as Standard Webhooks. */
   webhook?: { url: string; secret: string } | null
@@ -80,7 +84,12 @@ export function createCohortSandbox(options: CohortSandboxOptions = {}): CohortS
     model,
     async start() {
       await events.start()
-      url = await app.listen({ port: options.port ?? 8082, host: options.host ?? '127.0.0.1' })
+      try {
+        url = await app.listen({ port: options.port ?? 8082, host: options.host ?? '127.0.0.1' })
+      } catch (err) {
+        await events.stop()
+        throw err
+      }
       logger.info({ url }, 'Cohort stand-in listening')
       return url
     },

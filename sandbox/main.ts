@@ -10,13 +10,11 @@
 import { DEV_WEBHOOK_SECRET } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { ensureKafka } from '../scripts/lib/local-stack.ts'
-import { avoidNegativeKafkaTimer, COHORT_SANDBOX_TOKEN, createCohortSandbox } from './cohort/index.ts'
+import { COHORT_SANDBOX_TOKEN, createCohortSandbox } from './cohort/index.ts'
 import { createDashboardSandbox } from './dashboard/index.ts'
 import { createSalesforceSandbox, SANDBOX_CREDENTIALS } from './salesforce/index.ts'
 
 const env = process.env
-// This process runs no bridge code, so the stand-in's kafkajs may carry the timer fix.
-avoidNegativeKafkaTimer()
 const orgs = Number(env.SANDBOX_SALESFORCE_ORGS ?? 2)
 if (!Number.isInteger(orgs) || orgs < 1 || orgs > 999) {
   process.stderr.write(`sandbox: SANDBOX_SALESFORCE_ORGS must be a whole number from 1 to 999, got "${env.SANDBOX_SALESFORCE_ORGS}"\n`)

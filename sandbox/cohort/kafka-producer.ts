@@ -6,6 +6,7 @@
  */
 import { Kafka, logLevel, Partitioners, type logCreator, type Producer } from 'kafkajs'
 import type { Logger } from '../../src/logger.ts'
+import { avoidNegativeKafkaTimer } from './kafkajs-timer.ts'
 
 export interface EventProducerOptions {
   brokers: string[]
@@ -64,6 +65,7 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
   return {
     start() {
       starting ??= (async () => {
+        avoidNegativeKafkaTimer()
         await ensureTopic()
         // One request in flight: a retry never reorders a key's events. A retried send may
         // publish twice (at least once, as contracts §3 warns consumers). Not idempotent on

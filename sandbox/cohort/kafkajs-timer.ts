@@ -9,10 +9,10 @@
  * `avoidNegativeKafkaTimer()` replaces that one method with the fix proposed upstream
  * (tulios/kafkajs#1768): when nothing is pending and no throttle is in effect there is
  * nothing to check, so no timer is armed. Pending requests and throttles are scheduled
- * exactly as before. It is called by the stand-ins' own processes (`sandbox/main.ts`,
- * `test/helpers/stand-ins-process.ts`) only, never by the module that builds the stand-in:
- * the patch is process-wide, and a test process that also runs the bridge must keep the
- * kafkajs the bridge ships with. It does nothing on another kafkajs version.
+ * exactly as before. The stand-in's producer applies it when it starts. The bridge applies
+ * the same fix from its own client (src/kafka/request-queue-fix.ts); the stand-in keeps its
+ * copy so that it never imports src/kafka. The patch is process-wide and idempotent, and
+ * does nothing on another kafkajs version.
  */
 import { createRequire } from 'node:module'
 

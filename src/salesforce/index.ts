@@ -1,6 +1,6 @@
 export { createSalesforceConnections, loginUrlOf, redirectUriOf, tokenContext } from './connections.ts'
 export type { SalesforceConnections } from './connections.ts'
-export { createDescribeService } from './describe.ts'
+export { cdcChannelOf, createDescribeService } from './describe.ts'
 export type { DescribeService, FieldInfo, ObjectInfo } from './describe.ts'
 export { disconnectMerchant, OAUTH_CALL_TIMEOUT_MS } from './disconnect.ts'
 export type { DisconnectDeps } from './disconnect.ts'

@@ -66,6 +66,8 @@ export function isRetriableKafkaError(err: unknown): boolean {
   if (e.name === 'KafkaJSProtocolError' || e.name === 'KafkaJSOffsetOutOfRange' || e.name === 'KafkaJSCreateTopicError') return e.retriable === true
   // The wrapper itself: kafkajs ran out of retries on something it found retriable.
   if (asDriverError(err)?.name === 'KafkaJSNumberOfRetriesExceeded') return e.retriable !== false
+  // Any other kafkajs error carries its own verdict.
+  if (e.name?.startsWith('KafkaJS') && typeof e.retriable === 'boolean') return e.retriable
   return false
 }
 
@@ -75,7 +77,11 @@ export function isRetriableKafkaError(err: unknown): boolean {
  */
 export function shortReason(err: unknown): string {
   const original = originalError(err)
-  if (original instanceof AppError) return original.code
+  if (original instanceof AppError) {
+    // Our own wrap of a driver error: what the driver said is the useful part.
+    if (original.code.startsWith('kafka.') && original.cause !== undefined && !(original.cause instanceof AppError)) return shortReason(original.cause)
+    return original.code
+  }
   const e = asDriverError(original)
   if (!e) return 'unknown'
   if (typeof e.type === 'string' && /^[A-Z_]+$/.test(e.type)) return e.type

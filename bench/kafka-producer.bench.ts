@@ -11,7 +11,9 @@
  *   awaited (the simplest fast use of kafkajs: one request in flight, as its idempotent
  *   producer allows per broker anyway).
  *
- * Each side first sends 10 % of the count as warm-up (not timed). Order: bare, then project.
+ * Each side first sends 10 % of the count as warm-up (not timed), then is timed twice, in the
+ * order bare, project, project, bare (so heap growth and a neighbour's load fall on both
+ * alike), with a GC before each timed run; the figures are the mean of the two.
  *
  *   npm run bench -- kafka-producer            # 200,000 messages each
  *   npm run bench -- kafka-producer --short    # 20,000
@@ -55,21 +57,21 @@ const client = createKafkaClient({ brokers, clientId: 'bench-kafka-producer', to
 await client.start()
 if (!client.isConnected()) throw new Error(`Kafka at ${brokers.join(',')} is not reachable (npm run kafka -- start)`)
 
-async function runBare(messages: Message[]): Promise<number> {
-  const kafka = new Kafka({ clientId: 'bench-bare', brokers, logLevel: logLevel.NOTHING })
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, allowAutoTopicCreation: false })
-  await producer.connect()
-  const send = async (batch: Message[]) => {
-    for (let i = 0; i < batch.length; i += BARE_BATCH) {
-      await producer.send({ topic: topics.bare, acks: -1, compression: CompressionTypes.None, messages: batch.slice(i, i + BARE_BATCH) })
-    }
+const bareKafka = new Kafka({ clientId: 'bench-bare', brokers, logLevel: logLevel.NOTHING })
+const bareProducer = bareKafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, allowAutoTopicCreation: false })
+await bareProducer.connect()
+
+async function sendBare(batch: Message[]): Promise<void> {
+  for (let i = 0; i < batch.length; i += BARE_BATCH) {
+    await bareProducer.send({ topic: topics.bare, acks: -1, compression: CompressionTypes.None, messages: batch.slice(i, i + BARE_BATCH) })
   }
-  await send(warmup)
+}
+
+async function runBare(messages: Message[]): Promise<number> {
+  globalThis.gc?.()
   const started = performance.now()
-  await send(messages)
-  const seconds = (performance.now() - started) / 1000
-  await producer.disconnect()
-  return seconds
+  await sendBare(messages)
+  return (performance.now() - started) / 1000
 }
 
 async function sendsSoFar(): Promise<number> {
@@ -77,35 +79,45 @@ async function sendsSoFar(): Promise<number> {
   return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0)
 }
 
-async function runProject(messages: Message[]): Promise<{ seconds: number; sends: number }> {
-  const drive = async (batch: Message[]) => {
-    let next = 0
-    const worker = async () => {
-      while (next < batch.length) {
-        const chunk = batch.slice(next, next + perCall)
-        next += perCall
-        await client.produce(topics.project, chunk as Parameters<typeof client.produce>[1])
-      }
+async function driveProject(batch: Message[]): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < batch.length) {
+      const chunk = batch.slice(next, next + perCall)
+      next += perCall
+      await client.produce(topics.project, chunk as Parameters<typeof client.produce>[1])
     }
-    await Promise.all(Array.from({ length: inFlight }, worker))
   }
-  await drive(warmup)
+  await Promise.all(Array.from({ length: inFlight }, worker))
+}
+
+async function runProject(messages: Message[]): Promise<{ seconds: number; sends: number }> {
+  globalThis.gc?.()
   const before = await sendsSoFar()
   const started = performance.now()
-  await drive(messages)
+  await driveProject(messages)
   const seconds = (performance.now() - started) / 1000
   return { seconds, sends: (await sendsSoFar()) - before }
 }
 
 log(`kafka-producer: ${total.toLocaleString('en-US')} messages of ~${averageBytes} bytes, ${PARTITIONS} partitions`)
-const bareSeconds = await runBare(measured)
-log(`bare kafkajs: ${bareSeconds.toFixed(2)} s`)
-const project = await runProject(measured)
-log(`project: ${project.seconds.toFixed(2)} s in ${project.sends} sends`)
+await sendBare(warmup)
+await driveProject(warmup)
+const bareRuns: number[] = []
+const projectRuns: { seconds: number; sends: number }[] = []
+bareRuns.push(await runBare(measured))
+projectRuns.push(await runProject(measured))
+projectRuns.push(await runProject(measured))
+bareRuns.push(await runBare(measured))
+await bareProducer.disconnect()
+log(`bare kafkajs: ${bareRuns.map((s) => `${s.toFixed(2)} s`).join(', ')}`)
+log(`project: ${projectRuns.map((r) => `${r.seconds.toFixed(2)} s in ${r.sends} sends`).join(', ')}`)
+const bareSeconds = (bareRuns[0]! + bareRuns[1]!) / 2
+const project = { seconds: (projectRuns[0]!.seconds + projectRuns[1]!.seconds) / 2, sends: projectRuns[0]!.sends }
 
 const ends = { project: await client.endOffsets(topics.project), bare: await client.endOffsets(topics.bare) }
 const written = (t: keyof typeof ends) => ends[t].reduce((sum, e) => sum + Number(e.high), 0)
-const expected = warmup.length + total
+const expected = warmup.length + 2 * total
 if (written('project') !== expected || written('bare') !== expected) throw new Error(`expected ${expected} messages in each topic, found ${written('project')} and ${written('bare')}`)
 await client.deleteTopics([topics.project, topics.bare])
 await client.stop()
@@ -117,8 +129,8 @@ console.log(JSON.stringify({
   messages: total,
   bytesPerMessage: averageBytes,
   partitions: PARTITIONS,
-  project: { perCall, inFlight, seconds: Number(project.seconds.toFixed(2)), sends: project.sends, messagesPerSecond: projectPerSecond },
-  bare: { batch: BARE_BATCH, seconds: Number(bareSeconds.toFixed(2)), messagesPerSecond: barePerSecond },
+  project: { perCall, inFlight, seconds: Number(project.seconds.toFixed(2)), sends: project.sends, messagesPerSecond: projectPerSecond, runs: projectRuns.map((r) => Math.round(total / r.seconds)) },
+  bare: { batch: BARE_BATCH, seconds: Number(bareSeconds.toFixed(2)), messagesPerSecond: barePerSecond, runs: bareRuns.map((r) => Math.round(total / r)) },
   ratio: Number((projectPerSecond / barePerSecond).toFixed(2)),
   rssMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
 }))

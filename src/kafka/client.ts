@@ -38,7 +38,7 @@ export interface KafkaSettings {
 export interface KafkaHealth {
   /** True once the admin client and the producer connected. */
   connected: boolean
-  /** Every consumer created through this client, stopped ones included. */
+  /** Every consumer created through this client, stopped ones included (a new consumer of the same group replaces a stopped one). */
   consumers: ConsumerHealth[]
 }
 
@@ -211,6 +211,9 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
 
     createConsumer(consumerSettings) {
       const consumer = createManagedConsumer({ kafka, logger, metrics, settings: consumerSettings })
+      // A new consumer of a group replaces a stopped one of the same group in health.
+      const replaced = consumers.findIndex((c) => c.health().groupId === consumerSettings.groupId && c.health().state === 'stopped')
+      if (replaced >= 0) consumers.splice(replaced, 1)
       consumers.push(consumer)
       return { name: consumer.name, start: consumer.start, stop: consumer.stop, health: consumer.health }
     },

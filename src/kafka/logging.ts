@@ -26,9 +26,15 @@ export function kafkaLogLevel(level: string): logLevel {
   }
 }
 
+// kafkajs warnings about choices this client made on purpose, logged at debug. The producer's
+// retries are bounded so a send fails within seconds in an outage; after such a failure the
+// producer is replaced (src/kafka/producer.ts), which is what keeps idempotence sound.
+const DELIBERATE = new Set(['Limiting retries for the idempotent producer may invalidate EoS guarantees'])
+
 export function makeLogCreator(logger: Logger): logCreator {
   return () => ({ namespace, level, log }) => {
     const { message, timestamp: _timestamp, logger: _name, ...extra } = log
-    logger[LEVELS[level] ?? 'info']({ namespace, ...extra }, String(message))
+    const text = String(message)
+    logger[DELIBERATE.has(text) ? 'debug' : (LEVELS[level] ?? 'info')]({ namespace, ...extra }, text)
   }
 }

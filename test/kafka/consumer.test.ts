@@ -147,3 +147,31 @@ t.test('a handler that throws a retriable error is retried in place: no crash', 
   t.equal(await counterValue(metrics, 'bridge_kafka_consumer_crashes_total'), 0, 'no crash')
   t.equal(kafka.health().consumers[0]?.state, 'running')
 })
+
+t.test('a second member of the group: the first is revoked and re-assigned a share, the second gets the rest', async (t) => {
+  const { kafka, topic } = await startTestClient(t)
+  const name = await topic(2)
+  const groupId = randomName('test.group')
+  const events: string[] = []
+  const member = (label: string) => collect(t, kafka, name, {
+    groupId,
+    onAssign: (ps) => {
+      events.push(`${label} assign ${ps.map((p) => p.partition).sort().join(',')}`)
+    },
+    onRevoke: (ps) => {
+      events.push(`${label} revoke ${ps.map((p) => p.partition).sort().join(',')}`)
+    },
+  })
+  const a = member('a')
+  await a.consumer.start()
+  await waitFor(() => events.includes('a assign 0,1'), 30_000, 'a to hold both partitions')
+  const b = member('b')
+  await b.consumer.start()
+  await waitFor(() => events.some((e) => e.startsWith('b assign')), 30_000, 'b to be assigned')
+  await waitFor(() => events.filter((e) => e.startsWith('a assign')).length === 2, 30_000, 'a to be re-assigned')
+  t.ok(events.includes('a revoke 0,1'), 'a gave up both partitions in the rebalance')
+  const held = kafka.health().consumers.filter((c) => c.groupId === groupId).map((c) => c.assignedPartitions)
+  t.same(held.flat().sort(), [0, 1], `the two members share the partitions: ${JSON.stringify(held)}`)
+  t.ok(held.every((p) => p.length === 1))
+  t.comment(events.join('; '))
+})

@@ -10,6 +10,7 @@ import t, { type Test } from 'tap'
 import type { SettingsChanged } from '../../src/merchant-events.ts'
 import { createServices, type Services } from '../../src/services.ts'
 import { createLogSink, dropSchema, postgresUrl, randomName, testConfig, waitFor } from '../helpers/index.ts'
+import { startProcessStack } from '../helpers/process-stack.ts'
 
 const IMPORT = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all' as const, fields: [{ field: 'Title', property: 'title', type: 'text' as const }] }
 
@@ -98,4 +99,19 @@ t.test('a save on one instance is noticed by another within 10 s (PostgreSQL)', 
   t.ok(seenByB.find((s) => s.merchantId === other)!.detail.changes.includes('import.enabled'))
   await a.settings.poll()
   t.equal(seenByA.length, 2, 'a never hears its own saves back from the feed')
+})
+
+t.test('a save through one instance is noticed by a separate service process within 10 s (PostgreSQL)', async (t) => {
+  const stack = await startProcessStack(t, { backend: 'postgres' })
+  // This test process is the other instance: its own services on the same database.
+  const here = createServices(testConfig({ DATABASE_URL: stack.databaseUrl }), { logger: createLogSink('silent').logger })
+  t.teardown(() => here.stop())
+  const merchantId = randomName('m')
+  const from = stack.logs.lines().length
+  const saved = Date.now()
+  await here.settings.save(merchantId, { import: IMPORT, export: { enabled: false } }, { expectedVersion: 0 })
+  const line = await stack.logs.waitFor((l) => l.msg === 'settings changed on another instance' && l.merchantId === merchantId, { timeoutMs: 10_000, from })
+  t.ok(Date.now() - saved < 10_000, `the service process logged it after ${Date.now() - saved} ms`)
+  t.equal(line.version, 1)
+  t.ok((line.changes as string[]).includes('import.object'))
 })

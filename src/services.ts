@@ -6,8 +6,9 @@
  * taking services, never code inlined in `buildApp`.
  *
  * Lifetimes: `start()` starts Kafka, then the settings watcher; `stop()` undoes that in
- * reverse and closes the store last. Nothing connects before `start()` (the CLI can build
- * services to read the store without touching Kafka).
+ * reverse and closes the store last; it releases every part even when `start()` never ran.
+ * Nothing connects before `start()` (the CLI builds services to read the store without
+ * starting Kafka's consumers).
  */
 import type { Registry } from 'prom-client'
 import { createCohortClient, type CohortClient } from './cohort/index.ts'
@@ -82,13 +83,20 @@ export function createServices(config: Config, options: ServiceOptions): Service
   const settings = createSettingsService({ store, events, logger, pollMs: config.settingsPollMs })
 
   const parts: Component[] = [kafka, settings]
-  const lifecycle = createComponent('services', {
-    start: () => startAll(parts),
-    async stop() {
-      await stopAll(parts, logger)
-      await store.close()
-    },
-  })
+  const release = async () => {
+    await stopAll(parts, logger)
+    await store.close()
+  }
+  const lifecycle = createComponent('services', { start: () => startAll(parts, logger), stop: release })
 
-  return { ...lifecycle, config, logger, metrics, store, kafka, cipher, connections, describe, cohort, events, settings }
+  return {
+    ...lifecycle,
+    // Releases everything even when `start` never ran: the CLI uses parts without starting
+    // the whole (the store, or Kafka alone), and must leave nothing open.
+    async stop() {
+      await lifecycle.stop()
+      await release()
+    },
+    config, logger, metrics, store, kafka, cipher, connections, describe, cohort, events, settings,
+  }
 }

@@ -97,11 +97,14 @@ export async function collectStatus(config: Config, options: StatusOptions): Pro
     ...(missing ? { store: createStore({ url: 'sqlite::memory:' }) } : {}),
   })
   try {
-    const [storePart, kafka] = await Promise.all([
-      missing ? { store: { backend, state: 'missing' as const }, merchants: [] } : readStore(services.store, options.merchantId),
+    // Both settle before anything is released: a store failure must not stop Kafka mid-read.
+    const [storePart, kafka] = await Promise.allSettled([
+      missing ? Promise.resolve({ store: { backend, state: 'missing' as const }, merchants: [] }) : readStore(services.store, options.merchantId),
       readKafka(config, services.kafka),
     ])
-    return { ...storePart, kafka }
+    if (storePart.status === 'rejected') throw storePart.reason
+    if (kafka.status === 'rejected') throw kafka.reason
+    return { ...storePart.value, kafka: kafka.value }
   } finally {
     await services.stop()
   }

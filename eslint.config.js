@@ -12,6 +12,8 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // The SQLite store runs statements as tagged templates (sql.run`…`).
+      '@typescript-eslint/no-unused-expressions': ['error', { allowTaggedTemplates: true }],
       'no-restricted-syntax': ['error', { selector: 'ThrowStatement > Literal', message: 'Throw an AppError with a code, never a string.' }],
     },
   },

@@ -3,11 +3,12 @@
  */
 import { resolve } from 'node:path'
 import { AppError } from '../errors.ts'
-import { createPostgresStore } from './postgres.ts'
-import { createSqliteStore } from './sqlite.ts'
-import type { Store } from './types.ts'
+import { createPostgresStore } from './postgres/index.ts'
+import { createSqliteStore } from './sqlite/index.ts'
+import type { Store } from './types/index.ts'
 
-export type * from './types.ts'
+export type * from './types/index.ts'
+export { normalizeEmail } from './shared/links.ts'
 
 /**
  * `sqlite:<path>` (relative to the working directory, or `sqlite::memory:`), or a

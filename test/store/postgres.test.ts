@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
-import { createPostgresStore } from '../../src/store/postgres.ts'
+import { createPostgresStore } from '../../src/store/postgres/index.ts'
 import { dropSchema } from '../helpers/index.ts'
-import { createStoreTracker, runStoreContract } from './contract.ts'
+import { createStoreTracker, runStoreContract } from './contract/index.ts'
 
 const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 // A schema of its own, so test files can run in parallel against one database.
@@ -15,7 +15,21 @@ t.teardown(async () => {
   await dropSchema(schema)
 })
 
-await runStoreContract(t, async () => track(createPostgresStore({ url, schema, max: 4 })))
+await runStoreContract(t, async () => track(createPostgresStore({ url, schema, max: 4 })), {
+  async seedLinks(merchantId, count) {
+    const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` })
+    await client.connect()
+    try {
+      await client.query(
+        `INSERT INTO record_links (merchant_id, record_id, sobject, user_id, email, email_norm, updated_at)
+          SELECT $1, '003' || lpad(i::text, 12, '0'), 'Contact', 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', now()
+          FROM generate_series(0, $2::int - 1) AS i`,
+        [merchantId, count])
+    } finally {
+      await client.end()
+    }
+  },
+})
 
 t.test('postgres: the tables live in the given schema', async (t) => {
   const admin = new pg.Client({ connectionString: url })

@@ -4,8 +4,8 @@ import { join, relative } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import t from 'tap'
 import { createStore } from '../../src/store/index.ts'
-import { createSqliteStore } from '../../src/store/sqlite.ts'
-import { createStoreTracker, runStoreContract } from './contract.ts'
+import { createSqliteStore } from '../../src/store/sqlite/index.ts'
+import { createStoreTracker, runStoreContract } from './contract/index.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-'))
 // A folder that does not exist yet: the store must create it.
@@ -17,7 +17,19 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-await runStoreContract(t, async () => track(createSqliteStore({ path })))
+await runStoreContract(t, async () => track(createSqliteStore({ path })), {
+  async seedLinks(merchantId, count) {
+    const db = new DatabaseSync(path, { timeout: 5000 })
+    try {
+      db.prepare(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+        INSERT INTO record_links (merchant_id, record_id, sobject, user_id, email, email_norm, updated_at)
+        SELECT ?, printf('003%012d', i), 'Contact', 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', ? FROM n`)
+        .run(count, merchantId, Date.now())
+    } finally {
+      db.close()
+    }
+  },
+})
 
 t.test('sqlite: the file is in WAL mode', async (t) => {
   const db = new DatabaseSync(path, { readOnly: true })
@@ -33,10 +45,10 @@ t.test('sqlite: a write blocked by another connection fails with store.busy afte
     holder.close()
   })
   holder.exec('BEGIN IMMEDIATE')
-  await t.rejects(store.saveReplayId('m-busy', 'c', 1), { code: 'store.busy' })
+  await t.rejects(store.requestReplay('m-busy', 'c', 1), { code: 'store.busy' })
   holder.exec('ROLLBACK')
-  await store.saveReplayId('m-busy', 'c', 1)
-  t.equal(await store.getReplayId('m-busy', 'c'), 1, 'works once the lock is gone')
+  await store.requestReplay('m-busy', 'c', 1)
+  t.match(await store.takeReplayRequest('m-busy'), { replayId: 1 }, 'works once the lock is gone')
 })
 
 t.test('sqlite: a file that cannot be opened is store.unavailable', async (t) => {
@@ -47,9 +59,9 @@ t.test('sqlite: a file that cannot be opened is store.unavailable', async (t) =>
 
 t.test('sqlite: :memory: works', async (t) => {
   const store = track(createSqliteStore({ path: ':memory:' }))
-  t.same((await store.migrate()).applied, [1])
-  await store.saveReplayId('m', 'c', 3)
-  t.equal(await store.getReplayId('m', 'c'), 3)
+  t.same((await store.migrate()).applied, [1, 2])
+  await store.requestReplay('m', 'c', 3)
+  t.match(await store.takeReplayRequest('m'), { replayId: 3 })
 })
 
 t.test('createStore picks the backend from the URL', async (t) => {

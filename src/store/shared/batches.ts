@@ -1,0 +1,63 @@
+/** Batch preparation both backends share: merchant checks and in-batch coalescing. */
+import { AppError } from '../../errors.ts'
+import type { FieldState, NewExportVersion } from '../types/index.ts'
+
+/** Give every entry the batch's merchant; an entry naming another merchant is a bug. */
+export function forMerchant<T extends { merchantId?: string }>(merchantId: string, items: T[] | undefined, what: string): Array<T & { merchantId: string }> {
+  if (!items) return []
+  return items.map((item) => {
+    if (item.merchantId !== undefined && item.merchantId !== merchantId) {
+      throw new AppError('internal', `A ${what} of merchant ${item.merchantId} in a batch of merchant ${merchantId}`)
+    }
+    return { ...item, merchantId }
+  })
+}
+
+/** True when a is newer than b by (changedAt, sequence). */
+const newer = (a: FieldState, b: FieldState): boolean =>
+  a.changedAt.getTime() > b.changedAt.getTime() || (a.changedAt.getTime() === b.changedAt.getTime() && a.sequence > b.sequence)
+
+/**
+ * One state per (merchant, record, field): the newest, or the first of equals. Writing
+ * these gives what writing all of them in order would, in one statement per batch.
+ */
+export function newestFieldStates(states: FieldState[]): FieldState[] {
+  const byKey = new Map<string, FieldState>()
+  for (const s of states) {
+    const key = JSON.stringify([s.merchantId, s.recordId, s.field])
+    const seen = byKey.get(key)
+    if (!seen || newer(s, seen)) byKey.set(key, s)
+  }
+  return [...byKey.values()]
+}
+
+/** One export version per (user, property): the highest, or the first of equals. */
+export function highestExportVersions<T extends NewExportVersion>(versions: T[]): T[] {
+  const byKey = new Map<string, T>()
+  for (const v of versions) {
+    const key = JSON.stringify([v.userId, v.property])
+    const seen = byKey.get(key)
+    if (!seen || v.version > seen.version) byKey.set(key, v)
+  }
+  return [...byKey.values()]
+}
+
+/** Merge parked properties: per property the higher version wins, an equal one keeps the old. */
+export function mergeParked(
+  old: Record<string, { value: unknown; version: number }>,
+  incoming: Record<string, { value: unknown; version: number }>,
+): Record<string, { value: unknown; version: number }> {
+  const merged = { ...old }
+  for (const [property, change] of Object.entries(incoming)) {
+    const seen = merged[property]
+    if (!seen || change.version > seen.version) merged[property] = { value: change.value ?? null, version: change.version }
+  }
+  return merged
+}
+
+/** One change per key, repeats merged in order; keys keep their first-seen order. */
+export function coalesceParkChanges(changes: Array<{ key: string; properties: Record<string, { value: unknown; version: number }> }>): Array<{ key: string; properties: Record<string, { value: unknown; version: number }> }> {
+  const byKey = new Map<string, Record<string, { value: unknown; version: number }>>()
+  for (const change of changes) byKey.set(change.key, mergeParked(byKey.get(change.key) ?? {}, change.properties))
+  return [...byKey].map(([key, properties]) => ({ key, properties }))
+}

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -6,6 +6,7 @@ import t from 'tap'
 import { createStore } from '../../src/store/index.ts'
 import { createSqliteStore } from '../../src/store/sqlite/index.ts'
 import { createStoreTracker, runStoreContract } from './contract/index.ts'
+import { checkUpgrade } from './upgrade.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-'))
 // A folder that does not exist yet: the store must create it.
@@ -83,4 +84,27 @@ t.test('createStore picks the backend from the URL', async (t) => {
   } catch (err) {
     t.notMatch((err as Error).message, /secret/, 'the URL is not echoed')
   }
+})
+
+t.test('sqlite: migration 002 upgrades a store with data from 001', async (t) => {
+  const file = join(dir, 'upgrade.db')
+  const db = new DatabaseSync(file)
+  const now = Date.now()
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT')
+  db.exec(readFileSync(new URL('../../src/store/migrations/sqlite/001-initial.sql', import.meta.url), 'utf8'))
+  db.prepare("INSERT INTO schema_migrations VALUES (1, 'initial', ?)").run(now)
+  const link = db.prepare("INSERT INTO record_links (merchant_id, record_id, sobject, user_id, email, updated_at) VALUES ('m-up', ?, 'Contact', ?, ?, ?)")
+  link.run('r1', 'u1', null, now - 2000)
+  link.run('r2', 'u1', null, now - 1000)
+  link.run('r3', 'u2', ' Ada@Example.COM ', now)
+  const settings = db.prepare("INSERT INTO merchant_settings VALUES (?, '{}', '{}', 1, ?)")
+  settings.run('m-up', now)
+  settings.run('m-up2', now)
+  db.prepare(`INSERT INTO record_errors (id, merchant_id, direction, record_id, code, message, attempts, first_at, at)
+    VALUES ('e1', 'm-up', 'import', 'r3', 'X', 'x', 1, ?, ?)`).run(now, now)
+  db.prepare("INSERT INTO leases VALUES ('up-lease', 'a', ?)").run(now - 1000)
+  db.prepare(`INSERT INTO job_runs (id, merchant_id, kind, status, dry_run, created_at, updated_at)
+    VALUES ('run-1', 'm-up', 'reconcile', 'running', 0, ?, ?)`).run(now, now)
+  db.close()
+  await checkUpgrade(t, track(createSqliteStore({ path: file })))
 })

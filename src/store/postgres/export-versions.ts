@@ -7,7 +7,10 @@ import { codec, jsonRows, probeByKeys, rows, unique, type PostgresContext, type 
 /** Write each version only when higher than the stored one, in one statement; returns those written. */
 export async function writeExportVersions(q: Queryable, merchantId: string, versions: NewExportVersion[]): Promise<Array<{ userId: string; property: string }>> {
   if (versions.length === 0) return []
-  const input = highestExportVersions(versions).map((v) => ({ user_id: v.userId, property: v.property, version: v.version, value: v.value ?? null, record_id: v.recordId ?? null }))
+  // Rows in key order: two batches upserting the same rows then lock them in the same order.
+  const input = highestExportVersions(versions)
+    .sort((a, b) => (a.userId === b.userId ? (a.property < b.property ? -1 : 1) : a.userId < b.userId ? -1 : 1))
+    .map((v) => ({ user_id: v.userId, property: v.property, version: v.version, value: v.value ?? null, record_id: v.recordId ?? null }))
   const written = await rows(q,
     `INSERT INTO export_versions (merchant_id, user_id, property, version, value, record_id, updated_at)
       SELECT $1, r.user_id, r.property, r.version, coalesce(r.value, 'null'::jsonb), r.record_id, $3

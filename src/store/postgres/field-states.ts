@@ -5,6 +5,11 @@ import { toFieldState } from '../shared/rows.ts'
 import type { FieldState, FieldStateKey, FieldStateStore } from '../types/index.ts'
 import { codec, jsonRows, keysetRows, probeByKeys, rows, unique, type PostgresContext, type Queryable } from './db.ts'
 
+const byKey = (a: FieldState, b: FieldState): number =>
+  a.merchantId < b.merchantId ? -1 : a.merchantId > b.merchantId ? 1
+    : a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1
+      : a.field < b.field ? -1 : a.field > b.field ? 1 : 0
+
 export type PostgresFieldStates = Omit<FieldStateStore, 'walkFieldStates'>
 
 /**
@@ -13,7 +18,8 @@ export type PostgresFieldStates = Omit<FieldStateStore, 'walkFieldStates'>
  */
 export async function writeFieldStates(q: Queryable, states: FieldState[]): Promise<Array<FieldStateKey & { merchantId: string }>> {
   if (states.length === 0) return []
-  const input = newestFieldStates(states).map((s) => ({
+  // Rows in key order: two batches upserting the same rows then lock them in the same order.
+  const input = newestFieldStates(states).sort(byKey).map((s) => ({
     merchant_id: s.merchantId, record_id: s.recordId, field: s.field, value: s.value ?? null,
     changed_at: s.changedAt.toISOString(), sequence: s.sequence, direction: s.direction,
   }))

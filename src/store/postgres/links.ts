@@ -50,6 +50,8 @@ export function postgresLinks(ctx: PostgresContext): PostgresLinks {
     async linkRecords(links) {
       if (links.length === 0) return []
       return ctx.transaction(async (client) => {
+        // Every merchant's lock up front, in one order: two batches cannot deadlock on them.
+        for (const merchantId of unique(links.map((l) => l.merchantId)).sort()) await lockMerchantLinks(client, merchantId)
         const results: LinkResult[] = []
         // One merchant at a time keeps the plan's "every link it can touch" exact.
         let start = 0

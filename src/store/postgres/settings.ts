@@ -8,7 +8,7 @@ import { AppError } from '../../errors.ts'
 import { clampLimit } from '../shared/paging.ts'
 import { toSettings, toSettingsChange, type Row } from '../shared/rows.ts'
 import type { SettingsStore } from '../types/index.ts'
-import { codec, one, rows, type PostgresContext } from './db.ts'
+import { codec, lockMerchantLinks, one, rows, type PostgresContext } from './db.ts'
 
 /** Key of the advisory lock that orders settings saves ("sfsettin" in ASCII). */
 const SETTINGS_LOCK = '8315460641568876910'
@@ -62,6 +62,7 @@ export function postgresSettings(ctx: PostgresContext): SettingsStore {
 
     async clearMerchantSyncState(merchantId) {
       await ctx.transaction(async (client) => {
+        await lockMerchantLinks(client, merchantId)
         for (const table of ['record_links', 'field_states', 'export_versions', 'replay_checkpoints', 'replay_requests', 'traces', 'record_errors', 'export_pauses']) {
           await client.query(`DELETE FROM ${table} WHERE merchant_id = $1`, [merchantId])
         }

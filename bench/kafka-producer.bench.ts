@@ -24,11 +24,11 @@ import { Registry } from 'prom-client'
 import { createKafkaClient } from '../src/kafka/index.ts'
 import { createLogger } from '../src/logger.ts'
 
-const { values } = parseArgs({ options: { short: { type: 'boolean' }, messages: { type: 'string' }, 'in-flight': { type: 'string' }, 'per-call': { type: 'string' }, 'max-batch-bytes': { type: 'string' }, 'linger-ms': { type: 'string' } } })
+const { values } = parseArgs({ options: { short: { type: 'boolean' }, messages: { type: 'string' }, 'in-flight': { type: 'string' }, 'per-call': { type: 'string' }, 'max-batch-bytes': { type: 'string' }, 'linger-ms': { type: 'string' }, 'bare-batch': { type: 'string' } } })
 const total = Number(values.messages ?? (values.short ? 20_000 : 200_000))
 const perCall = Number(values['per-call'] ?? 200)
 const inFlight = Number(values['in-flight'] ?? 50)
-const BARE_BATCH = 1_000
+const BARE_BATCH = Number(values['bare-batch'] ?? 1_000)
 const PARTITIONS = 6
 const brokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
 const log = (line: string) => process.stderr.write(`${line}\n`)

@@ -17,6 +17,9 @@
  *
  *   npm run bench -- kafka-producer            # 200,000 messages each
  *   npm run bench -- kafka-producer --short    # 20,000
+ *
+ * For experiments: --messages N, --per-call N (200), --in-flight N (50), --bare-batch N (1,000),
+ * --max-batch-bytes N and --linger-ms N (the client's ProducerSettings).
  */
 import { parseArgs } from 'node:util'
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs'

@@ -2,8 +2,8 @@
  * PostgreSQL: an import or export batch in one transaction, all or nothing: a handful of
  * set-based statements whatever the batch size (errors, rare, go one statement each).
  */
-import { forMerchant } from '../shared/batches.ts'
-import type { BatchStore, ExportBatch, ImportBatch, RecordError } from '../types/index.ts'
+import { forMerchant, prepareBatch } from '../shared/batches.ts'
+import type { BatchStore, RecordError } from '../types/index.ts'
 import type { PostgresContext, Queryable } from './db.ts'
 import { writeError, writeResolutions } from './errors.ts'
 import { writeExportVersions } from './export-versions.ts'
@@ -11,19 +11,8 @@ import { writeFieldStates } from './field-states.ts'
 import { removeLinks, writeLinks } from './links.ts'
 import { writeTraces } from './traces.ts'
 
-function prepare(batch: ImportBatch | ExportBatch) {
-  const { merchantId } = batch
-  return {
-    links: forMerchant(merchantId, batch.links, 'link'),
-    fieldStates: forMerchant(merchantId, batch.fieldStates, 'field state'),
-    traces: forMerchant(merchantId, batch.traces, 'trace'),
-    errors: forMerchant(merchantId, batch.errors, 'error'),
-    resolveErrors: batch.resolveErrors ?? [],
-  }
-}
-
 /** The parts both batches have, in the order that keeps a refused-again record open. */
-async function writeCommon(client: Queryable, merchantId: string, parts: ReturnType<typeof prepare>) {
+async function writeCommon(client: Queryable, merchantId: string, parts: ReturnType<typeof prepareBatch>) {
   const links = await writeLinks(client, merchantId, parts.links)
   const fieldStates = (await writeFieldStates(client, parts.fieldStates)).map(({ recordId, field }) => ({ recordId, field }))
   const resolvedErrors = parts.resolveErrors.length > 0 ? await writeResolutions(client, merchantId, parts.resolveErrors) : 0
@@ -36,7 +25,7 @@ async function writeCommon(client: Queryable, merchantId: string, parts: ReturnT
 export function postgresBatches(ctx: PostgresContext): BatchStore {
   return {
     async commitImportBatch(batch) {
-      const parts = prepare(batch)
+      const parts = prepareBatch(batch)
       return ctx.transaction(async (client) => {
         const unlinked = await removeLinks(client, batch.merchantId, batch.unlinks ?? [])
         return { unlinked, ...(await writeCommon(client, batch.merchantId, parts)) }
@@ -44,7 +33,7 @@ export function postgresBatches(ctx: PostgresContext): BatchStore {
     },
 
     async commitExportBatch(batch) {
-      const parts = prepare(batch)
+      const parts = prepareBatch(batch)
       const versions = forMerchant(batch.merchantId, batch.exportVersions, 'export version')
       return ctx.transaction(async (client) => {
         const common = await writeCommon(client, batch.merchantId, parts)

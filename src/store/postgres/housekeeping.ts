@@ -1,5 +1,5 @@
 /** PostgreSQL: retention, each kind deleted in chunks so no statement holds locks for long. */
-import { PURGE_CHUNK } from '../shared/queries.ts'
+import { emptyPurgeCounts, PURGE_CHUNK, purgeDates } from '../shared/queries.ts'
 import type { HousekeepingStore, PurgeCounts } from '../types/index.ts'
 import type { PostgresContext } from './db.ts'
 
@@ -15,15 +15,8 @@ const KINDS: Record<keyof PurgeCounts, { table: string; key: string; where: stri
 export function postgresHousekeeping({ pool }: PostgresContext): HousekeepingStore {
   return {
     async purge(options) {
-      const before: Record<keyof PurgeCounts, Date | undefined> = {
-        traces: options.tracesBefore,
-        resolvedErrors: options.resolvedErrorsBefore,
-        webhookIds: options.webhookIdsExpiredBefore,
-        oauthStates: options.oauthStatesExpiredBefore,
-        runs: options.runsBefore,
-        audit: options.auditBefore,
-      }
-      const counts: PurgeCounts = { traces: 0, resolvedErrors: 0, webhookIds: 0, oauthStates: 0, runs: 0, audit: 0 }
+      const before = purgeDates(options)
+      const counts = emptyPurgeCounts()
       for (const kind of Object.keys(KINDS) as Array<keyof PurgeCounts>) {
         const date = before[kind]
         if (date === undefined) continue

@@ -1,4 +1,5 @@
 /** PostgreSQL: record links, one record per user per merchant. */
+import { runsByMerchant } from '../shared/batches.ts'
 import { normalizeEmail, planLinks } from '../shared/links.ts'
 import { clampKeysetLimit, toKeysetPage } from '../shared/paging.ts'
 import { toRecordLink } from '../shared/rows.ts'
@@ -54,14 +55,7 @@ export function postgresLinks(ctx: PostgresContext): PostgresLinks {
         for (const merchantId of unique(links.map((l) => l.merchantId)).sort()) await lockMerchantLinks(client, merchantId)
         const results: LinkResult[] = []
         // One merchant at a time keeps the plan's "every link it can touch" exact.
-        let start = 0
-        while (start < links.length) {
-          const merchantId = links[start]!.merchantId
-          let end = start
-          while (end < links.length && links[end]!.merchantId === merchantId) end++
-          results.push(...(await writeLinks(client, merchantId, links.slice(start, end))))
-          start = end
-        }
+        for (const [merchantId, run] of runsByMerchant(links)) results.push(...(await writeLinks(client, merchantId, run)))
         return results
       })
     },

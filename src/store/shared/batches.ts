@@ -1,6 +1,6 @@
 /** Batch preparation both backends share: merchant checks and in-batch coalescing. */
 import { AppError } from '../../errors.ts'
-import type { FieldState, NewExportVersion } from '../types/index.ts'
+import type { ExportBatch, FieldState, ImportBatch, NewExportVersion } from '../types/index.ts'
 
 /** Give every entry the batch's merchant; an entry naming another merchant is a bug. */
 export function forMerchant<T extends { merchantId?: string }>(merchantId: string, items: T[] | undefined, what: string): Array<T & { merchantId: string }> {
@@ -11,6 +11,29 @@ export function forMerchant<T extends { merchantId?: string }>(merchantId: strin
     }
     return { ...item, merchantId }
   })
+}
+
+/** The parts both kinds of batch have, each checked to belong to the batch's merchant. */
+export function prepareBatch(batch: ImportBatch | ExportBatch) {
+  const { merchantId } = batch
+  return {
+    links: forMerchant(merchantId, batch.links, 'link'),
+    fieldStates: forMerchant(merchantId, batch.fieldStates, 'field state'),
+    traces: forMerchant(merchantId, batch.traces, 'trace'),
+    errors: forMerchant(merchantId, batch.errors, 'error'),
+    resolveErrors: batch.resolveErrors ?? [],
+  }
+}
+
+/** Consecutive runs of items with the same merchant, in order: `[merchantId, items]`. */
+export function runsByMerchant<T extends { merchantId: string }>(items: T[]): Array<[string, T[]]> {
+  const runs: Array<[string, T[]]> = []
+  for (const item of items) {
+    const last = runs.at(-1)
+    if (last && last[0] === item.merchantId) last[1].push(item)
+    else runs.push([item.merchantId, [item]])
+  }
+  return runs
 }
 
 /** True when a is newer than b by (changedAt, sequence). */

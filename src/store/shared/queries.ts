@@ -1,6 +1,6 @@
 /** Backend-neutral pieces of statements: job run patches, trace filters, error resolutions. */
 import { AppError } from '../../errors.ts'
-import type { ErrorResolution, JobRunPatch } from '../types/index.ts'
+import type { ErrorResolution, JobRunPatch, PurgeCounts, PurgeOptions } from '../types/index.ts'
 
 type ColumnType = 'json' | 'date' | 'value'
 
@@ -61,3 +61,17 @@ export function errorStateFilter(state: 'open' | 'resolved' | 'all' | undefined)
 
 /** Rows one purge statement deletes at most, so no single statement holds locks for long. */
 export const PURGE_CHUNK = 5000
+
+/** Per kind of row, the date before which `purge` deletes it (undefined: keep all). */
+export function purgeDates(options: PurgeOptions): Record<keyof PurgeCounts, Date | undefined> {
+  return {
+    traces: options.tracesBefore,
+    resolvedErrors: options.resolvedErrorsBefore,
+    webhookIds: options.webhookIdsExpiredBefore,
+    oauthStates: options.oauthStatesExpiredBefore,
+    runs: options.runsBefore,
+    audit: options.auditBefore,
+  }
+}
+
+export const emptyPurgeCounts = (): PurgeCounts => ({ traces: 0, resolvedErrors: 0, webhookIds: 0, oauthStates: 0, runs: 0, audit: 0 })

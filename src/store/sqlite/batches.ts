@@ -1,6 +1,6 @@
 /** SQLite: an import or export batch in one transaction, all or nothing. */
-import { forMerchant } from '../shared/batches.ts'
-import type { BatchStore, ExportBatch, ImportBatch } from '../types/index.ts'
+import { forMerchant, prepareBatch } from '../shared/batches.ts'
+import type { BatchStore } from '../types/index.ts'
 import type { SqliteContext } from './db.ts'
 import { writeError, writeResolutions } from './errors.ts'
 import { writeExportVersions } from './export-versions.ts'
@@ -8,20 +8,9 @@ import { writeFieldStates } from './field-states.ts'
 import { removeLinks, writeLinks } from './links.ts'
 import { writeTraces } from './traces.ts'
 
-function prepare(batch: ImportBatch | ExportBatch) {
-  const { merchantId } = batch
-  return {
-    links: forMerchant(merchantId, batch.links, 'link'),
-    fieldStates: forMerchant(merchantId, batch.fieldStates, 'field state'),
-    traces: forMerchant(merchantId, batch.traces, 'trace'),
-    errors: forMerchant(merchantId, batch.errors, 'error'),
-    resolveErrors: batch.resolveErrors ?? [],
-  }
-}
-
 export function sqliteBatches(ctx: SqliteContext): BatchStore {
   /** The parts both batches have, in the order that keeps a refused-again record open. */
-  function writeCommon(merchantId: string, parts: ReturnType<typeof prepare>) {
+  function writeCommon(merchantId: string, parts: ReturnType<typeof prepareBatch>) {
     const links = writeLinks(ctx, merchantId, parts.links)
     const fieldStates = writeFieldStates(ctx, parts.fieldStates).map(({ recordId, field }) => ({ recordId, field }))
     const resolvedErrors = parts.resolveErrors.length > 0 ? writeResolutions(ctx, merchantId, parts.resolveErrors) : 0
@@ -32,7 +21,7 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
 
   return {
     async commitImportBatch(batch) {
-      const parts = prepare(batch)
+      const parts = prepareBatch(batch)
       return ctx.transaction(() => {
         const unlinked = removeLinks(ctx, batch.merchantId, batch.unlinks ?? [])
         return { unlinked, ...writeCommon(batch.merchantId, parts) }
@@ -40,7 +29,7 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
     },
 
     async commitExportBatch(batch) {
-      const parts = prepare(batch)
+      const parts = prepareBatch(batch)
       const versions = forMerchant(batch.merchantId, batch.exportVersions, 'export version')
       return ctx.transaction(() => {
         const common = writeCommon(batch.merchantId, parts)

@@ -3,7 +3,7 @@
  * them, so a large purge neither holds the write lock nor blocks the process for long.
  */
 import { setImmediate as nextTick } from 'node:timers/promises'
-import { PURGE_CHUNK } from '../shared/queries.ts'
+import { emptyPurgeCounts, PURGE_CHUNK, purgeDates } from '../shared/queries.ts'
 import type { HousekeepingStore, PurgeCounts } from '../types/index.ts'
 import { ms, type SqliteContext } from './db.ts'
 
@@ -20,15 +20,8 @@ const KINDS: Record<keyof PurgeCounts, { table: string; where: string }> = {
 export function sqliteHousekeeping(ctx: SqliteContext): HousekeepingStore {
   return {
     async purge(options) {
-      const before: Record<keyof PurgeCounts, Date | undefined> = {
-        traces: options.tracesBefore,
-        resolvedErrors: options.resolvedErrorsBefore,
-        webhookIds: options.webhookIdsExpiredBefore,
-        oauthStates: options.oauthStatesExpiredBefore,
-        runs: options.runsBefore,
-        audit: options.auditBefore,
-      }
-      const counts: PurgeCounts = { traces: 0, resolvedErrors: 0, webhookIds: 0, oauthStates: 0, runs: 0, audit: 0 }
+      const before = purgeDates(options)
+      const counts = emptyPurgeCounts()
       for (const kind of Object.keys(KINDS) as Array<keyof PurgeCounts>) {
         const date = before[kind]
         if (date === undefined) continue

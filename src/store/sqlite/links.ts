@@ -1,4 +1,5 @@
 /** SQLite: record links, one record per user per merchant. */
+import { runsByMerchant } from '../shared/batches.ts'
 import { normalizeEmail, planLinks } from '../shared/links.ts'
 import { clampKeysetLimit, toKeysetPage } from '../shared/paging.ts'
 import { toRecordLink } from '../shared/rows.ts'
@@ -48,14 +49,7 @@ export function sqliteLinks(ctx: SqliteContext): SqliteLinks {
       // One merchant at a time keeps the plan's "every link it can touch" exact.
       return ctx.transaction(() => {
         const results: LinkResult[] = []
-        let start = 0
-        while (start < links.length) {
-          const merchantId = links[start]!.merchantId
-          let end = start
-          while (end < links.length && links[end]!.merchantId === merchantId) end++
-          results.push(...writeLinks(ctx, merchantId, links.slice(start, end)))
-          start = end
-        }
+        for (const [merchantId, run] of runsByMerchant(links)) results.push(...writeLinks(ctx, merchantId, run))
         return results
       })
     },

@@ -13,7 +13,8 @@ import { admin, disconnectFaye, eventsOf, Inbox, metaOf, RawBayeux, waitForHeld,
 const CHANNEL = '/data/ContactChangeEvent'
 type EventData = NonNullable<Message['data']>
 
-t.test('server-sent /meta/disconnect: a held connect is answered at once, the session is gone', async (t) => {
+/** A raw Bayeux client subscribed to CHANNEL, with one connect held open by the stand-in. */
+async function holdConnect(t: Parameters<typeof startSandbox>[0]) {
   const sandbox = await startSandbox(t, { streaming: { connectTimeoutMs: 60_000 } })
   const tokens = await connect(sandbox.url)
   const client = new RawBayeux(sandbox.url, tokens.access_token)
@@ -21,6 +22,11 @@ t.test('server-sent /meta/disconnect: a held connect is answered at once, the se
   await client.open(CHANNEL)
   const held = client.connect()
   await waitForHeld(sandbox.url)
+  return { sandbox, client, tokens, held }
+}
+
+t.test('server-sent /meta/disconnect: a held connect is answered at once, the session is gone', async (t) => {
+  const { sandbox, client, tokens, held } = await holdConnect(t)
   t.match(await admin(sandbox.url, 'POST', '/faults', { kind: 'cometd-server-disconnect' }), { status: 201, body: { queued: false, affected: 1 } })
   t.same(await held, [
     { channel: '/meta/disconnect', clientId: client.clientId, successful: true },
@@ -68,13 +74,7 @@ t.test('server-sent /meta/disconnect with advice handshake: faye re-handshakes, 
 })
 
 t.test('dropped connection: the held long-poll socket is destroyed, the session lives on, nothing is lost', async (t) => {
-  const sandbox = await startSandbox(t, { streaming: { connectTimeoutMs: 60_000 } })
-  const tokens = await connect(sandbox.url)
-  const client = new RawBayeux(sandbox.url, tokens.access_token)
-  t.teardown(() => client.disconnect())
-  await client.open(CHANNEL)
-  const held = client.connect()
-  await waitForHeld(sandbox.url)
+  const { sandbox, client, held } = await holdConnect(t)
   t.match((await admin(sandbox.url, 'POST', '/faults', { kind: 'cometd-drop-connection' })).body, { queued: false, affected: 1 })
   await t.rejects(held, 'no answer: the socket was destroyed')
   t.match((await admin(sandbox.url, 'GET', '/stats')).body, { cometd: { clients: 1, held: 0 } }, 'the session lives on')

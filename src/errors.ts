@@ -34,6 +34,8 @@ export const ErrorCodes = {
   // kafka
   'kafka.unavailable': { status: 503, retriable: true },
   'kafka.produce-failed': { status: 503, retriable: true },
+  // The broker refused for good (invalid topic, authorization): retrying cannot help.
+  'kafka.rejected': { status: 500, retriable: false },
   // Salesforce
   'salesforce.not-connected': { status: 409, retriable: false },
   'salesforce.needs-reauth': { status: 409, retriable: false },

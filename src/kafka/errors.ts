@@ -91,11 +91,14 @@ export function shortReason(err: unknown): string {
 
 /**
  * Wrap what kafkajs threw into an AppError with the cause kept: `kafka.unavailable` (or the
- * `code` given) whose retriable flag follows {@link isRetriableKafkaError}. An AppError
+ * `code` given; a permanent refusal is `kafka.rejected`) whose retriable flag follows {@link isRetriableKafkaError}. An AppError
  * passes through unchanged.
  */
 export function toKafkaError(err: unknown, what: string, code: ErrorCode = 'kafka.unavailable'): AppError {
   if (err instanceof AppError) return err
   const reason = err instanceof Error ? err.message : String(err)
-  return new AppError(code, `Kafka ${what} failed (${shortReason(err)}): ${reason}`, { cause: err, retriable: isRetriableKafkaError(err) })
+  const retriable = isRetriableKafkaError(err)
+  // A permanent refusal (invalid topic, authorization) is not an outage: its own code.
+  const chosen: ErrorCode = !retriable && code === 'kafka.unavailable' ? 'kafka.rejected' : code
+  return new AppError(chosen, `Kafka ${what} failed (${shortReason(err)}): ${reason}`, { cause: err, retriable })
 }

@@ -52,3 +52,13 @@ t.test('AppErrors speak for themselves; toKafkaError keeps the cause and a coded
   t.equal(shortReason(new Error('a message with a host 10.0.0.1 in it')), 'Error', 'never the message')
   t.equal(toKafkaError(wrapped, 'again'), wrapped, 'an AppError passes through')
 })
+
+t.test('a permanent refusal becomes kafka.rejected, an outage kafka.unavailable', async (t) => {
+  const rejected = toKafkaError(protocol('TOPIC_AUTHORIZATION_FAILED', false), 'subscribe')
+  t.equal(rejected.code, 'kafka.rejected')
+  t.equal(rejected.retriable, false)
+  const outage = toKafkaError(refused, 'connect')
+  t.equal(outage.code, 'kafka.unavailable')
+  t.equal(outage.retriable, true)
+  t.equal(toKafkaError(protocol('INVALID_TOPIC_EXCEPTION', false), 'produce', 'kafka.produce-failed').code, 'kafka.produce-failed', 'an explicit code is kept')
+})

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const dir = fileURLToPath(new URL('.', import.meta.url))
-const args = process.argv.slice(2)
+const args = process.argv.slice(2).filter((a) => a !== '--')
 const names = args.filter((a) => !a.startsWith('--'))
 const flags = args.filter((a) => a.startsWith('--'))
 const all = readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).map((f) => f.replace(/\.bench\.ts$/, '')).sort()

@@ -30,7 +30,7 @@ declare module 'fastify' {
 }
 
 /** Readiness: the store answers, Kafka answers and its consumers run. */
-export function readinessChecks(services: Services): ReadinessCheck[] {
+function readinessChecks(services: Services): ReadinessCheck[] {
   const { store, kafka } = services
   return [
     { name: 'store', check: () => store.ping() },

@@ -1,0 +1,85 @@
+/**
+ * The messages of `salesforce.changes` (contracts §3): one per changed record, key
+ * `{merchantId}:{recordId}`, so one record's changes are handled in order. Three sources
+ * write them and one importer reads them:
+ * - `cdc`: a Change Data Capture event, fanned out per record id (src/cdc);
+ * - `load`: a record read by a first full load or a resync (`changeType` `SNAPSHOT`);
+ * - `fetch`: a record read by id or email (an update without its email, a gap event, a
+ *   Cohort user created later in mode `existing`), also `SNAPSHOT`.
+ *
+ * Values are in `fields`, flat (compound components under their own field names:
+ * `Name.FirstName` → `FirstName`, `MailingAddress.City` → `MailingCity`). For an UPDATE only
+ * the fields Salesforce lists in `changedFields` are there, a cleared field as `null`.
+ * docs/kafka.md documents the shape; `v` changes when it does.
+ */
+import { z } from 'zod'
+
+export const CHANGE_MESSAGE_VERSION = 1 as const
+
+/** Change types as Salesforce sends them, plus SNAPSHOT for records read by query. */
+export const ChangeType = z.enum(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE', 'GAP_CREATE', 'GAP_UPDATE', 'GAP_DELETE', 'GAP_UNDELETE', 'GAP_OVERFLOW', 'SNAPSHOT'])
+export type ChangeType = z.infer<typeof ChangeType>
+
+export const ChangeMessageSchema = z.object({
+  v: z.literal(CHANGE_MESSAGE_VERSION),
+  source: z.enum(['cdc', 'load', 'fetch']),
+  merchantId: z.string().min(1),
+  orgId: z.string(),
+  /** The sObject (`Contact`, `Member__c`). */
+  object: z.string().min(1),
+  recordId: z.string().min(1),
+  changeType: ChangeType,
+  /** CDC only: the channel and the event's replay id. */
+  channel: z.string().nullable(),
+  replayId: z.number().nullable(),
+  /** Commit time in ms: the event's `commitTimestamp`, or the record's `SystemModstamp`. */
+  commitTimestamp: z.number(),
+  /** 0 for snapshots. */
+  commitNumber: z.number(),
+  /** 0 for snapshots. */
+  sequenceNumber: z.number(),
+  /** `changeOrigin` of the event ('' for snapshots and UI edits). */
+  changeOrigin: z.string(),
+  commitUser: z.string(),
+  transactionKey: z.string(),
+  /** Flat field names as the event listed them (UPDATE only). */
+  changedFields: z.array(z.string()),
+  fields: z.record(z.string(), z.unknown()),
+  /** When the bridge received the event or read the record (ms), for latency figures. */
+  receivedAt: z.number(),
+  /** The load run that read it (`load` only). */
+  loadId: z.string().optional(),
+})
+export type ChangeMessage = z.infer<typeof ChangeMessageSchema>
+
+/** The Kafka key of a record's changes. */
+export const changeKeyOf = (merchantId: string, recordId: string) => `${merchantId}:${recordId}`
+
+/**
+ * The order of a change per record and field (contracts §8): by commit timestamp, then commit
+ * number, then sequence number, as one (changedAt, sequence) pair the store compares. The
+ * sequence packs commitNumber and sequenceNumber while that stays a safe integer; snapshots
+ * have sequence 0, so a change event of the same millisecond is newer.
+ */
+export function orderOf(m: Pick<ChangeMessage, 'commitTimestamp' | 'commitNumber' | 'sequenceNumber'>): { changedAt: Date; sequence: number } {
+  const seq = Math.min(Math.max(0, Math.trunc(m.sequenceNumber)), 99_999)
+  const packed = Math.trunc(m.commitNumber) * 100_000 + seq
+  return { changedAt: new Date(m.commitTimestamp), sequence: Number.isSafeInteger(packed) && packed >= 0 ? packed : seq }
+}
+
+/** Parse one Kafka value; a reason instead when it is not a change message. */
+export function parseChangeMessage(value: Buffer | string | null): { ok: true; message: ChangeMessage } | { ok: false; reason: string } {
+  if (value === null) return { ok: false, reason: 'empty message' }
+  let json: unknown
+  try {
+    json = JSON.parse(value.toString())
+  } catch {
+    return { ok: false, reason: 'not JSON' }
+  }
+  const parsed = ChangeMessageSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    return { ok: false, reason: `not a change message: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` }
+  }
+  return { ok: true, message: parsed.data }
+}

@@ -1,0 +1,106 @@
+/**
+ * The importer: consumer group `{prefix}.import` on `salesforce.changes`. A Kafka batch (one
+ * partition) is split per merchant and each share applied in one go (apply.ts); the batch's
+ * offsets are committed only after every share is in Cohort and in the store. A message that
+ * does not parse goes to the DLQ and the partition moves on. A merchant whose share fails for
+ * good (settings that no longer parse, Cohort refusing the service token) gets a per-record
+ * error for each of its records, visible and retryable, instead of a stalled partition;
+ * outages (Cohort, Salesforce, the store) throw, and the batch is delivered again.
+ */
+import { createComponent, type Component } from '../component.ts'
+import { parseChangeMessage, type ChangeMessage } from '../changes/index.ts'
+import { AppError, isRetriable } from '../errors.ts'
+import { deadLetterOf, type BatchPayload, type KafkaConsumer, type OutgoingMessage } from '../kafka/index.ts'
+import type { Services } from '../services.ts'
+import { applyMerchantChanges, type ApplyOutcome } from './apply.ts'
+import { createImportMetrics } from './metrics.ts'
+import { createUserDirectory, type UserDirectory } from './resolve.ts'
+
+export interface ImporterOptions {
+  /** Partitions handled at once. Default 3. */
+  partitionsConsumedConcurrently?: number
+  /** Called after each merchant share is applied (tests, benchmarks). */
+  onApplied?: (merchantId: string, outcome: ApplyOutcome) => void
+}
+
+export interface Importer extends Component {
+  consumer(): KafkaConsumer | undefined
+}
+
+export function createImporter(services: Services, options: ImporterOptions = {}): Importer {
+  const { config, store, kafka, settings } = services
+  const logger = services.logger.child({ component: 'importer' })
+  const metrics = createImportMetrics(services.metrics)
+  const users: UserDirectory = createUserDirectory(services.cohort)
+  const deps = { config, store, cohort: services.cohort, connections: services.connections, users, logger }
+  const topic = config.kafka.topics.salesforceChanges
+  let consumer: KafkaConsumer | undefined
+
+  async function handleBatch(payload: BatchPayload, { signal }: { signal: AbortSignal }): Promise<void> {
+    const { batch } = payload
+    const dead: OutgoingMessage[] = []
+    const byMerchant = new Map<string, ChangeMessage[]>()
+    for (const message of batch.messages) {
+      const parsed = parseChangeMessage(message.value)
+      if (!parsed.ok) {
+        dead.push(deadLetterOf(batch.topic, batch.partition, message, { code: 'import.invalid-message', message: parsed.reason }))
+        continue
+      }
+      const list = byMerchant.get(parsed.message.merchantId)
+      if (list) list.push(parsed.message)
+      else byMerchant.set(parsed.message.merchantId, [parsed.message])
+    }
+    if (dead.length > 0) {
+      await kafka.produce(config.kafka.topics.dlq, dead)
+      metrics.deadLetters(dead.length)
+      logger.warn({ topic: batch.topic, partition: batch.partition, count: dead.length }, 'unparseable salesforce.changes messages sent to the dead-letter topic')
+    }
+    await Promise.all([...byMerchant].map(([merchantId, messages]) => handleMerchant(merchantId, messages, signal)))
+  }
+
+  async function handleMerchant(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
+    try {
+      const [current, connection] = await Promise.all([settings.get(merchantId), store.getConnection(merchantId)])
+      if (!current.import.enabled || !current.import.object || !current.import.emailField) {
+        metrics.skipped('import-off', messages.length)
+        return
+      }
+      if (!connection || connection.state === 'disconnected' || connection.refreshTokenEnc === null) {
+        metrics.skipped('not-connected', messages.length)
+        return
+      }
+      const outcome = await applyMerchantChanges(deps, current, messages, { signal })
+      metrics.record(outcome)
+      options.onApplied?.(merchantId, outcome)
+    } catch (err) {
+      if (signal.aborted || isRetriable(err)) throw err
+      // A permanent failure of this merchant's share must not stall the partition for others.
+      const code = err instanceof AppError ? err.code : 'internal'
+      const reason = (err as Error).message
+      logger.error({ merchantId, code, reason }, 'import of a merchant share failed for good: recorded as per-record errors')
+      const seen = new Set<string>()
+      for (const m of messages) {
+        if (seen.has(m.recordId)) continue
+        seen.add(m.recordId)
+        await store.recordError({ merchantId, direction: 'import', recordId: m.recordId, code, message: reason, payload: { object: m.object, recordId: m.recordId } })
+      }
+    }
+  }
+
+  const lifecycle = createComponent('importer', {
+    async start() {
+      consumer = kafka.createConsumer({
+        groupId: `${config.kafka.groupPrefix}.import`,
+        topics: [topic],
+        fromBeginning: true,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+        handleBatch,
+      })
+      await consumer.start()
+    },
+    async stop() {
+      await consumer?.stop()
+    },
+  })
+  return { ...lifecycle, consumer: () => consumer }
+}

@@ -1,0 +1,132 @@
+/**
+ * The first full load: every record of the import object, read in Id order (keyset pages of
+ * REST queries; part 2 adds Bulk API 2.0 above SALESFORCE_BULK_THRESHOLD) and produced to
+ * `salesforce.changes` as SNAPSHOT messages, so it goes through the importer like any change.
+ *
+ * No gap: it runs only once the merchant's CDC subscription is acknowledged (the stream
+ * position is taken first), so every change made while it reads arrives as an event too; the
+ * importer's per-field order (SystemModstamp against commitTimestamp) makes both converge to
+ * Salesforce's final state in either order.
+ *
+ * A load is a job run of kind `import-load`, one per merchant at a time, for one version of
+ * the import settings (object, email field, fields, mode: its `key`); it is needed when the
+ * last completed load had another key. Its checkpoint (the last Id produced) resumes it after
+ * a crash, but only when the stream has a checkpoint of its own: a stream that never saved a
+ * replay id resubscribes at "new events only", which does not cover the downtime, so the
+ * load starts over.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { changeKeyOf, fromRecord } from '../changes/index.ts'
+import { AppError } from '../errors.ts'
+import { retry, sleep } from '../retry.ts'
+import { countRecords, selectPage } from '../salesforce/index.ts'
+import type { Services } from '../services.ts'
+import type { ImportConfig, Settings } from '../settings/index.ts'
+import type { JobRun, LeaseFence } from '../store/index.ts'
+
+export const LOAD_KIND = 'import-load'
+/** Records per REST query page. */
+export const LOAD_PAGE_SIZE = 2000
+
+/** What the CDC subscriber hands over once a merchant's subscription is acknowledged. */
+export interface LoadContext {
+  merchantId: string
+  settings: Settings
+  channel: string
+  orgId: string
+  lease: LeaseFence
+  signal: AbortSignal
+}
+
+interface LoadCheckpoint {
+  key: string
+  lastId: string | null
+}
+
+/** The version of the import settings a load is for. */
+export function loadKeyOf(imp: ImportConfig): string {
+  const basis = JSON.stringify([imp.object, imp.emailField, imp.mode, imp.fields.map((f) => [f.field, f.property, f.type])])
+  return createHash('sha256').update(basis).digest('hex').slice(0, 16)
+}
+
+export interface LoadRunner {
+  /** Load when the settings' key has no completed load yet (or `force`: a resync). */
+  run(ctx: LoadContext, options?: { force?: boolean; reason?: string }): Promise<void>
+}
+
+export function createLoadRunner(services: Services, options: { pageSize?: number } = {}): LoadRunner {
+  const { store, config, kafka, connections } = services
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  const pageSize = options.pageSize ?? LOAD_PAGE_SIZE
+  const topic = config.kafka.topics.salesforceChanges
+
+  /** The run to work on: a new one, ours from an earlier stream, or a dead owner's taken over. */
+  async function claim(merchantId: string, signal: AbortSignal): Promise<JobRun | null> {
+    for (;;) {
+      const claim = await store.claimJobRun(merchantId, LOAD_KIND, { dryRun: false, owner, ttlMs: config.leaseTtlMs })
+      if (claim.claimed) return claim.run
+      if (claim.running.owner === owner) return claim.running
+      // Another owner's run with a fresh heartbeat: wait for it to finish or go stale.
+      await sleep(Math.max(500, config.leaseTtlMs / 2), signal)
+      const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
+      if (latest && latest.status !== 'queued' && latest.status !== 'running') return null
+    }
+  }
+
+  async function load(ctx: LoadContext, force: boolean, reason: string): Promise<void> {
+    const { merchantId, settings, signal } = ctx
+    const imp = settings.import
+    if (!imp.enabled || !imp.object || !imp.emailField) return
+    const key = loadKeyOf(imp)
+    const logger = services.logger.child({ component: 'import-load', merchantId })
+    const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
+    const latestKey = (latest?.checkpoint as LoadCheckpoint | null)?.key
+    if (!force && latest?.status === 'completed' && latestKey === key) return
+
+    const run = await claim(merchantId, signal)
+    if (!run) return
+    const previous = run.checkpoint as LoadCheckpoint | null
+    const resumable = previous?.key === key && previous.lastId !== null && (await store.getReplayId(merchantId, ctx.channel)) !== null
+    let lastId = resumable ? previous.lastId : null
+    let processed = resumable ? Number((run.progress as { processed?: number } | null)?.processed ?? 0) : 0
+    // Every update is also a sign of life, so the run is not taken over while it progresses.
+    const update = async (patch: Parameters<typeof store.updateJobRun>[1]) => {
+      await store.updateJobRun(run.id, patch, { owner })
+      await store.heartbeatJobRun(run.id, owner)
+    }
+    await update({ status: 'running', phase: 'count', startedAt: run.startedAt ?? new Date(), error: null, checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: null, reason } })
+    logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, lastId ? 'full load resumed' : 'full load started')
+
+    const fields = [imp.emailField, ...imp.fields.map((f) => f.field)]
+    const attempt = <T>(fn: () => Promise<T>) => retry(fn, { retries: 5, minDelayMs: 500, maxDelayMs: 15_000, signal })
+    try {
+      const conn = await connections.get(merchantId)
+      const total = await attempt(() => countRecords(conn, imp.object!))
+      await update({ phase: 'read', progress: { processed, total, reason } })
+      for (;;) {
+        const page = await attempt(() => selectPage(conn, imp.object!, fields, lastId, pageSize))
+        if (page.length === 0) break
+        const receivedAt = Date.now()
+        const messages = page.map((record) => fromRecord(record, { merchantId, orgId: ctx.orgId, object: imp.object!, source: 'load', receivedAt, loadId: run.id }))
+        await attempt(() => kafka.produce(topic, messages.map((m) => ({ key: changeKeyOf(merchantId, m.recordId), value: JSON.stringify(m) }))))
+        processed += page.length
+        lastId = page[page.length - 1]!.Id
+        await update({ checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: Math.max(total, processed), reason } })
+        if (page.length < pageSize) break
+      }
+      await update({ status: 'completed', phase: 'done', finishedAt: new Date(), progress: { processed, total: processed, reason } })
+      logger.info({ runId: run.id, processed }, 'full load completed')
+    } catch (err) {
+      // Stopped (the stream stops, another instance took the run): the next holder resumes.
+      if (signal.aborted || (err instanceof AppError && (err.code === 'aborted' || err.code === 'store.fenced'))) return
+      const message = (err as Error).message
+      logger.error({ runId: run.id, code: (err as AppError).code, reason: message }, 'full load failed')
+      await update({ status: 'failed', finishedAt: new Date(), error: message }).catch(() => undefined)
+    }
+  }
+
+  return {
+    run: (ctx, runOptions = {}) => load(ctx, runOptions.force ?? false, runOptions.reason ?? (runOptions.force ? 'resync' : 'settings')),
+  }
+}

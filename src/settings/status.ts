@@ -1,13 +1,14 @@
 /**
  * `GET /v1/merchants/:merchantId/salesforce`: the connection, the settings and a health
- * summary in the shape of contracts §2 and §8. What the store knows is live (open errors and
- * their codes, the replay checkpoint, parked export changes, the export pause, the last
- * reconcile). The values that the sync engines report (`cdc`, `cdcError`, `load`,
- * `lastImportAt`, `lastExportAt`, pending export, API budget) keep their final shape and
- * answer `stopped` / `idle` / null until an engine runs.
+ * summary in the shape of contracts §2 and §8, read from the store so that every instance
+ * answers the same: the CDC state and error and `lastImportAt` as the subscriber and the
+ * importer record them, the replay checkpoint, the first full load (the newest run of kind
+ * `import-load`, src/import/load.ts), open errors and their codes, parked export changes, the
+ * export pause, the last reconcile. `lastExportAt`, pending export and the API budget keep
+ * their final shape and answer null / 0 until the export engine reports them.
  */
 import { cdcChannelOf } from '../salesforce/index.ts'
-import type { Store } from '../store/index.ts'
+import type { JobRun, Store } from '../store/index.ts'
 import type { SettingsService } from './service.ts'
 
 export type ConnectionStateView = 'not-connected' | 'connected' | 'needs-reauth'
@@ -17,9 +18,18 @@ export interface StatusDeps {
   settings: SettingsService
 }
 
+/** The run kind of the first full load (LOAD_KIND of src/import, which depends on settings). */
+const LOAD_KIND = 'import-load'
+
+function loadView(run: JobRun | null): { state: 'idle' | 'running' | 'completed' | 'failed'; processed: number; total: number | null } {
+  if (!run) return { state: 'idle', processed: 0, total: null }
+  const progress = (run.progress ?? {}) as { processed?: number; total?: number | null }
+  return { state: run.status === 'queued' ? 'running' : run.status, processed: progress.processed ?? 0, total: progress.total ?? null }
+}
+
 export async function buildStatus(deps: StatusDeps, merchantId: string) {
   const { store } = deps
-  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause] = await Promise.all([
+  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause, sync, load] = await Promise.all([
     store.getConnection(merchantId),
     deps.settings.get(merchantId),
     store.countErrors(merchantId),
@@ -27,6 +37,8 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
     store.getLatestJobRun(merchantId, 'reconcile'),
     store.countParkedChanges(merchantId),
     store.getExportPause(merchantId),
+    store.getSyncHealth(merchantId),
+    store.getLatestJobRun(merchantId, LOAD_KIND),
   ])
   const object = settings.import.object
   const replayId = object ? await store.getReplayId(merchantId, cdcChannelOf(object)) : null
@@ -49,11 +61,11 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
     import: settings.version === 0 ? { enabled: false } : settings.import,
     export: settings.version === 0 ? { enabled: false } : settings.export,
     health: {
-      cdc: 'stopped',
-      cdcError: null,
+      cdc: sync.cdc,
+      cdcError: sync.cdcError,
       replayId: replayId === null ? null : String(replayId),
-      load: { state: 'idle', processed: 0, total: null },
-      lastImportAt: null,
+      load: loadView(load),
+      lastImportAt: sync.lastImportAt?.toISOString() ?? null,
       lastExportAt: null,
       export: {
         state: paused ? 'paused' : 'stopped',

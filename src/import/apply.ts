@@ -273,7 +273,6 @@ async function dropEchoes(deps: ApplyDeps, settings: Settings, reduced: ReducedR
 async function resolveUsers(deps: ApplyDeps, merchantId: string, targets: Target[], fail: (recordId: string, userId: string | null, email: string | null, code: string, message: string) => void, signal: AbortSignal): Promise<void> {
   const unlinked = targets.filter((t) => t.userId === null && t.email !== null)
   if (unlinked.length === 0) return
-  const newestOf = (t: Target): Order => t.record.newest ?? { changedAt: new Date(0), sequence: 0 }
   // Several records with one email: the most recently modified is linked (contracts §8).
   const byEmail = new Map<string, Target>()
   for (const t of unlinked) {
@@ -291,12 +290,7 @@ async function resolveUsers(deps: ApplyDeps, merchantId: string, targets: Target
   const linked = await deps.store.findLinksByEmails(merchantId, emails)
   const others = linked.filter((l) => byEmail.get(l.email!.trim().toLowerCase())?.record.recordId !== l.recordId)
   if (others.length > 0) {
-    const otherStates = await deps.store.getFieldStatesOf(merchantId, others.map((l) => l.recordId))
-    const newestStored = new Map<string, Order>()
-    for (const s of otherStates) {
-      const current = newestStored.get(s.recordId)
-      if (!current || compareOrder(s, current) > 0) newestStored.set(s.recordId, s)
-    }
+    const newestStored = await newestStoredOrders(deps.store, merchantId, others.map((l) => l.recordId))
     for (const l of others) {
       const t = byEmail.get(l.email!.trim().toLowerCase())
       if (!t) continue
@@ -315,6 +309,18 @@ async function resolveUsers(deps: ApplyDeps, merchantId: string, targets: Target
   if (pending.length === 0) return
   const found = await deps.users.find(merchantId, pending.map((t) => t.email!.normalized), { signal })
   for (const t of pending) t.userId = found.get(t.email!.normalized) ?? null
+}
+
+const newestOf = (t: Target): Order => t.record.newest ?? { changedAt: new Date(0), sequence: 0 }
+
+/** Per record, the order of the newest change applied to it (its newest field state). */
+async function newestStoredOrders(store: Store, merchantId: string, recordIds: string[]): Promise<Map<string, Order>> {
+  const newest = new Map<string, Order>()
+  for (const s of await store.getFieldStatesOf(merchantId, recordIds)) {
+    const current = newest.get(s.recordId)
+    if (!current || compareOrder(s, current) > 0) newest.set(s.recordId, s)
+  }
+  return newest
 }
 
 /**
@@ -362,8 +368,20 @@ async function writeToCohort(deps: ApplyDeps, settings: Settings, targets: Targe
   })
   if (retryAsUpdate.length > 0) {
     const found = await deps.users.find(merchantId, retryAsUpdate.map((t) => t.email!.normalized), { signal })
-    const again = retryAsUpdate.filter((t) => found.has(t.email!.normalized))
     for (const t of retryAsUpdate) if (!found.has(t.email!.normalized)) fail(t.record.recordId, null, t.email!.email, 'user.already-exists', 'Cohort refused the create as existing, and no user has that email')
+    // The user may have been made for another record with that email meanwhile (another
+    // partition): the duplicate-email rule decides between the two records here too.
+    const candidates = retryAsUpdate.filter((t) => found.has(t.email!.normalized))
+    const linkedTo = new Map((await deps.store.findLinksByUsers(merchantId, candidates.map((t) => found.get(t.email!.normalized)!))).map((l) => [l.userId, l]))
+    const rivals = [...linkedTo.values()].filter((l) => !candidates.some((t) => t.record.recordId === l.recordId))
+    const rivalOrders = rivals.length === 0 ? new Map<string, Order>() : await newestStoredOrders(deps.store, merchantId, rivals.map((l) => l.recordId))
+    const again = candidates.filter((t) => {
+      const rival = linkedTo.get(found.get(t.email!.normalized)!)
+      if (!rival || rival.recordId === t.record.recordId) return true
+      if (compareOrder(newestOf(t), rivalOrders.get(rival.recordId) ?? { changedAt: rival.updatedAt, sequence: 0 }) > 0) return true
+      fail(t.record.recordId, rival.userId, t.email!.email, 'duplicate-email', `record ${rival.recordId} has the same email and was modified more recently; it is the one linked`)
+      return false
+    })
     const second = again.length === 0 ? [] : await deps.cohort.batchUsers(merchantId, again.map((t) => ({ op: 'update' as const, userId: found.get(t.email!.normalized)!, properties: t.properties })), { signal })
     second.forEach((result, i) => {
       const t = again[i]!

@@ -58,7 +58,20 @@ export function createImporter(services: Services, options: ImporterOptions = {}
     await Promise.all([...byMerchant].map(([merchantId, messages]) => handleMerchant(merchantId, messages, signal)))
   }
 
-  async function handleMerchant(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
+  // One share per merchant at a time in this process: two partitions may carry records with
+  // the same email, and the duplicate-email rule needs one to see the other's link.
+  const running = new Map<string, Promise<void>>()
+  function handleMerchant(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
+    const previous = running.get(merchantId) ?? Promise.resolve()
+    const next = previous.catch(() => undefined).then(() => applyShare(merchantId, messages, signal))
+    running.set(merchantId, next)
+    void next.finally(() => {
+      if (running.get(merchantId) === next) running.delete(merchantId)
+    }).catch(() => undefined)
+    return next
+  }
+
+  async function applyShare(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
     try {
       const [current, connection] = await Promise.all([settings.get(merchantId), store.getConnection(merchantId)])
       if (!current.import.enabled || !current.import.object || !current.import.emailField) {

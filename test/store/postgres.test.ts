@@ -56,7 +56,7 @@ t.test('postgres: a schema name that is not a plain identifier is refused', asyn
   t.throws(() => createPostgresStore({ url, schema: 'x; DROP TABLE y' }), { code: 'config.invalid' })
 })
 
-t.test('postgres: migration 002 upgrades a store with data from 001', async (t) => {
+t.test('postgres: migrations 002 and 003 upgrade a store with data from 001', async (t) => {
   const admin = new pg.Client({ connectionString: url, options: `-c search_path=${upgradeSchema}` })
   await admin.connect()
   try {

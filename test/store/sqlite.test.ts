@@ -60,7 +60,7 @@ t.test('sqlite: a file that cannot be opened is store.unavailable', async (t) =>
 
 t.test('sqlite: :memory: works', async (t) => {
   const store = track(createSqliteStore({ path: ':memory:' }))
-  t.same((await store.migrate()).applied, [1, 2])
+  t.same((await store.migrate()).applied, [1, 2, 3])
   await store.requestReplay('m', 'c', 3)
   t.match(await store.takeReplayRequest('m'), { replayId: 3 })
 })
@@ -86,7 +86,7 @@ t.test('createStore picks the backend from the URL', async (t) => {
   }
 })
 
-t.test('sqlite: migration 002 upgrades a store with data from 001', async (t) => {
+t.test('sqlite: migrations 002 and 003 upgrade a store with data from 001', async (t) => {
   const file = join(dir, 'upgrade.db')
   const db = new DatabaseSync(file)
   const now = Date.now()

@@ -1,6 +1,6 @@
 /**
- * Migration 002 on a store that has data from 001: what each backend's test seeds (through
- * its own SQL, with the rows below) and then checks after migrate().
+ * Migrations 002 and 003 on a store that has data from 001: what each backend's test seeds
+ * (through its own SQL, with the rows below) and then checks after migrate().
  *
  * Seeded in merchant `m-up`: links r1→u1 (older) and r2→u1 (newer) — a user linked twice,
  * which 002 no longer allows — and r3→u2 with email ' Ada@Example.COM '; settings of two
@@ -11,7 +11,7 @@ import type { Store } from '../../src/store/index.ts'
 
 export async function checkUpgrade(t: Test, store: Store): Promise<void> {
   const result = await store.migrate()
-  t.same(result, { applied: [2], current: 2 }, 'only 002 is applied')
+  t.same(result, { applied: [2, 3], current: 3 }, 'only 002 and 003 are applied')
   t.same((await store.findLinksByUsers('m-up', ['u1'])).map((l) => l.recordId), ['r2'], 'of a user\'s two links the newest stays')
   t.equal(await store.findLinkByRecord('m-up', 'r1'), null)
   t.same((await store.findLinksByEmails('m-up', ['ada@example.com'])).map((l) => l.recordId), ['r3'], 'stored emails are normalized')
@@ -22,6 +22,10 @@ export async function checkUpgrade(t: Test, store: Store): Promise<void> {
   t.equal(await store.countErrors('m-up'), 1, 'old errors are open')
   const grant = await store.acquireLease('up-lease', 'b', 60_000)
   t.ok(grant && grant.fence >= 1, 'an old lease row takes fences')
+  t.match(await store.getSyncHealth('m-up'), { cdc: 'stopped', cdcSince: null, lastImportAt: null }, 'no sync health before any report (003)')
+  t.equal(await store.setCdcHealth('m-up', { state: 'streaming', error: null }, { lease: { name: 'up-lease', fence: grant!.fence } }), true, 'a fenced CDC report on an old lease row')
+  await store.commitImportBatch({ merchantId: 'm-up', importedAt: new Date(1_700_000_000_000), links: [{ sobject: 'Contact', recordId: 'r4', userId: 'u4', email: null }] })
+  t.match(await store.getSyncHealth('m-up'), { cdc: 'streaming', lastImportAt: new Date(1_700_000_000_000) })
   const run = await store.claimJobRun('m-up', 'reconcile', { dryRun: false, owner: 'x', ttlMs: 60_000 })
   t.equal(run.claimed, false, 'a run live before the upgrade is not taken over at once (its heartbeat is its last update)')
 }

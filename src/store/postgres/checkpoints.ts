@@ -13,6 +13,14 @@ import { codec, one, type PostgresContext, type Queryable } from './db.ts'
 const held = (name: string, fence: string): string =>
   `SELECT 1 FROM leases WHERE name = ${name} AND fence = ${fence} AND expires_at > clock_timestamp() FOR SHARE`
 
+/**
+ * Throws store.fenced unless `lease` is held, unexpired, with its fence. Inside a transaction:
+ * the lease row stays locked until commit, so the writes after it are as safe as one statement.
+ */
+export async function assertFence(client: Queryable, lease: LeaseFence, what: string): Promise<void> {
+  if (!(await one(client, held('$1', '$2'), [lease.name, lease.fence]))) throw fencedError(what, lease)
+}
+
 async function writeReplayId(q: Queryable, merchantId: string, channel: string, replayId: number, lease: LeaseFence, force: boolean): Promise<boolean> {
   const row = await one(q,
     `WITH held AS (${held('$4', '$5')}),

@@ -12,6 +12,7 @@ import { mapPgError, openPostgres, type PostgresContext, type PostgresStoreOptio
 import { postgresErrors } from './errors.ts'
 import { postgresExportVersions } from './export-versions.ts'
 import { postgresFieldStates } from './field-states.ts'
+import { postgresHealth } from './health.ts'
 import { postgresHousekeeping } from './housekeeping.ts'
 import { postgresLeases } from './leases.ts'
 import { postgresLinks } from './links.ts'
@@ -108,6 +109,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     ...postgresTraces(ctx),
     ...postgresBatches(ctx),
     ...postgresHousekeeping(ctx),
+    ...postgresHealth(ctx),
   }, mapPgError)
   return {
     ...core,

@@ -14,6 +14,7 @@ import type {
   RecordLink,
   ReplayRequest,
   SettingsChange,
+  SyncHealth,
   TraceEntry,
 } from '../types/index.ts'
 
@@ -200,5 +201,16 @@ export function toTraceEntry(r: Row, c: Codec): TraceEntry {
     outcome: str(r.outcome),
     details: c.json(r.details),
     at: c.date(r.at),
+  }
+}
+
+export function toSyncHealth(r: Row, c: Codec): SyncHealth {
+  return {
+    merchantId: str(r.merchant_id),
+    cdc: str(r.cdc_state) as SyncHealth['cdc'],
+    cdcError: (c.json(r.cdc_error) ?? null) as SyncHealth['cdcError'],
+    cdcSince: dateOrNull(c, r.cdc_since),
+    lastEventAt: dateOrNull(c, r.last_event_at),
+    lastImportAt: dateOrNull(c, r.last_import_at),
   }
 }

@@ -5,17 +5,20 @@ import type { SqliteContext } from './db.ts'
 import { writeError, writeResolutions } from './errors.ts'
 import { writeExportVersions } from './export-versions.ts'
 import { writeFieldStates } from './field-states.ts'
+import { moveHealthForward } from './health.ts'
 import { removeLinks, writeLinks } from './links.ts'
 import { writeTraces } from './traces.ts'
 
 export function sqliteBatches(ctx: SqliteContext): BatchStore {
-  /** The parts both batches have, in the order that keeps a refused-again record open. */
+  /**
+   * The parts both batches have, in the order that keeps a refused-again record open. The
+   * traces, the log of what the batch did, are written last by each batch.
+   */
   function writeCommon(merchantId: string, parts: ReturnType<typeof prepareBatch>) {
     const links = writeLinks(ctx, merchantId, parts.links)
     const fieldStates = writeFieldStates(ctx, parts.fieldStates).map(({ recordId, field }) => ({ recordId, field }))
     const resolvedErrors = parts.resolveErrors.length > 0 ? writeResolutions(ctx, merchantId, parts.resolveErrors) : 0
     const errors = parts.errors.map((e) => writeError(ctx, e))
-    writeTraces(ctx, parts.traces)
     return { links, fieldStates, resolvedErrors, errors }
   }
 
@@ -24,7 +27,10 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
       const parts = prepareBatch(batch)
       return ctx.transaction(() => {
         const unlinked = removeLinks(ctx, batch.merchantId, batch.unlinks ?? [])
-        return { unlinked, ...writeCommon(batch.merchantId, parts) }
+        const common = writeCommon(batch.merchantId, parts)
+        if (batch.importedAt) moveHealthForward(ctx, batch.merchantId, 'last_import_at', batch.importedAt)
+        writeTraces(ctx, parts.traces)
+        return { unlinked, ...common }
       })
     },
 
@@ -34,6 +40,7 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
       return ctx.transaction(() => {
         const common = writeCommon(batch.merchantId, parts)
         const exportVersions = writeExportVersions(ctx, batch.merchantId, versions)
+        writeTraces(ctx, parts.traces)
         return { ...common, exportVersions }
       })
     },

@@ -11,6 +11,7 @@ import { mapSqliteError, openSqlite, type SqliteContext, type SqliteStoreOptions
 import { sqliteErrors } from './errors.ts'
 import { sqliteExportVersions } from './export-versions.ts'
 import { sqliteFieldStates } from './field-states.ts'
+import { sqliteHealth } from './health.ts'
 import { sqliteHousekeeping } from './housekeeping.ts'
 import { sqliteLeases } from './leases.ts'
 import { sqliteLinks } from './links.ts'
@@ -83,6 +84,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ...sqliteTraces(ctx),
     ...sqliteBatches(ctx),
     ...sqliteHousekeeping(ctx),
+    ...sqliteHealth(ctx),
   }, mapSqliteError)
   return {
     ...core,

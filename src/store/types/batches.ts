@@ -35,6 +35,8 @@ interface BatchCommon {
 export interface ImportBatch extends BatchCommon {
   /** Record ids whose links are removed (deleted in Salesforce). */
   unlinks?: string[]
+  /** When given, the merchant's `lastImportAt` moves forward to it in the same transaction. */
+  importedAt?: Date
 }
 
 export interface ExportBatch extends BatchCommon {

@@ -11,6 +11,7 @@ import type { ConnectionStore, OAuthStateStore } from './connections.ts'
 import type { ErrorStore } from './errors.ts'
 import type { ExportVersionStore } from './export-versions.ts'
 import type { FieldStateStore } from './field-states.ts'
+import type { HealthStore } from './health.ts'
 import type { HousekeepingStore } from './housekeeping.ts'
 import type { LeaseStore } from './leases.ts'
 import type { LinkStore } from './links.ts'
@@ -28,6 +29,7 @@ export type * from './connections.ts'
 export type * from './errors.ts'
 export type * from './export-versions.ts'
 export type * from './field-states.ts'
+export type * from './health.ts'
 export type * from './housekeeping.ts'
 export type * from './leases.ts'
 export type * from './links.ts'
@@ -55,4 +57,5 @@ export interface Store
     AuditStore,
     TraceStore,
     BatchStore,
-    HousekeepingStore {}
+    HousekeepingStore,
+    HealthStore {}

@@ -36,8 +36,9 @@ export interface SettingsStore {
   latestSettingsChangeSeq(): Promise<number>
   /**
    * Forget what belongs to one Salesforce org (a different org was connected): links, field
-   * states, export versions, replay checkpoints and requests, traces, errors and the export
-   * pause. Settings, audit, runs and parked export changes (Cohort's, not the org's) stay.
+   * states, export versions, replay checkpoints and requests, traces, errors, the export
+   * pause and the sync health. Settings, audit, runs and parked export changes (Cohort's, not
+   * the org's) stay.
    */
   clearMerchantSyncState(merchantId: string): Promise<void>
 }

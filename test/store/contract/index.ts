@@ -12,6 +12,7 @@ import { checkpointsContract } from './checkpoints.ts'
 import { connectionsContract } from './connections.ts'
 import { errorsContract } from './errors.ts'
 import { fieldStatesContract } from './field-states.ts'
+import { healthContract } from './health.ts'
 import type { BackendHooks, ContractContext, MakeStore } from './helpers.ts'
 import { housekeepingContract } from './housekeeping.ts'
 import { leasesContract } from './leases.ts'
@@ -44,6 +45,7 @@ const PARTS: Array<[string, (t: Test, ctx: ContractContext) => Promise<void>]> =
   ['traces', tracesContract],
   ['batches', batchesContract],
   ['sync state', syncStateContract],
+  ['health', healthContract],
   // Purges whole kinds of rows: after the parts that make them.
   ['housekeeping', housekeepingContract],
   ['walk', walkContract],
@@ -68,9 +70,9 @@ async function contract(t: Test, makeStore: MakeStore, hooks: BackendHooks): Pro
     const b = await open(t)
     const [ra, rb] = await Promise.all([a.migrate(), b.migrate()])
     const applied = [...ra.applied, ...rb.applied].sort((x, y) => x - y)
-    t.same(applied, [1, 2], 'every migration applied once')
+    t.same(applied, [1, 2, 3], 'every migration applied once')
     t.equal(ra.current, rb.current)
-    t.equal(ra.current, 2, 'current is the newest')
+    t.equal(ra.current, 3, 'current is the newest')
     const again = await a.migrate()
     t.same(again, { applied: [], current: ra.current }, 'a later run has nothing to do')
   })

@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { fieldState, takeLease, uid, type ContractContext } from './helpers.ts'
 
 export async function syncStateContract(t: Test, { store }: ContractContext): Promise<void> {
-  await t.test('clearMerchantSyncState keeps settings, audit, job runs and parked changes only', async (t) => {
+  await t.test('clearMerchantSyncState forgets sync state and health, keeps settings, audit, job runs and parked changes only', async (t) => {
     const merchantId = uid('m')
     const otherMerchant = uid('m')
     const lease = await takeLease(store)
@@ -20,6 +20,9 @@ export async function syncStateContract(t: Test, { store }: ContractContext): Pr
       await store.commitExportBatch({ merchantId: m, exportVersions: [{ userId: 'u1', property: 'email', version: 1, value: 'x', recordId: 'r1' }] })
       await store.parkExportChanges(m, [{ key: 'u1', properties: { email: { value: 'y', version: 2 } } }])
       await store.setExportPause(m, { reason: 'limit', until: null })
+      await store.setCdcHealth(m, { state: 'failed', error: { code: 'X', message: 'x', action: 'y' } })
+      await store.noteCdcEvent(m, new Date(1_700_000_000_000))
+      await store.commitImportBatch({ merchantId: m, importedAt: new Date(1_700_000_000_000) })
     }
 
     await store.clearMerchantSyncState(merchantId)
@@ -31,6 +34,7 @@ export async function syncStateContract(t: Test, { store }: ContractContext): Pr
     t.equal(await store.countErrors(merchantId), 0)
     t.same(await store.getExportVersions(merchantId, ['u1']), [])
     t.equal(await store.getExportPause(merchantId), null)
+    t.same(await store.getSyncHealth(merchantId), { merchantId, cdc: 'stopped', cdcError: null, cdcSince: null, lastEventAt: null, lastImportAt: null }, 'sync health is forgotten')
     t.match(await store.getSettings(merchantId), { import: { a: 1 } }, 'settings stay')
     t.equal((await store.listAudit(merchantId)).data.length, 1, 'audit stays')
     t.ok(await store.getLatestJobRun(merchantId, 'reconcile'), 'job runs stay')
@@ -43,5 +47,6 @@ export async function syncStateContract(t: Test, { store }: ContractContext): Pr
     t.equal(await store.countErrors(otherMerchant), 1)
     t.equal((await store.getExportVersions(otherMerchant, ['u1'])).length, 1)
     t.ok(await store.getExportPause(otherMerchant))
+    t.match(await store.getSyncHealth(otherMerchant), { cdc: 'failed', lastEventAt: new Date(1_700_000_000_000), lastImportAt: new Date(1_700_000_000_000) })
   })
 }

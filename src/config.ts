@@ -63,6 +63,8 @@ export interface Config {
     limitsPollMs: number
   }
   cdc: { resyncOverlapMs: number; stallCheckMs: number }
+  /** How long a `failed` CDC subscription (CDC not enabled, no access) waits before it is tried again. */
+  cdcFailedRetryMs: number
   exportLingerMs: number
   /** A merchant's stream or a run changes hands this long after its holder stops renewing. */
   leaseTtlMs: number
@@ -164,6 +166,7 @@ function makeSchema(dev: boolean) {
     SALESFORCE_LIMITS_POLL_MS: z.string().default('900000').pipe(z.coerce.number<string>().int().min(100).max(86400000)),
     CDC_RESYNC_OVERLAP_MS: z.string().default('300000').pipe(z.coerce.number<string>().int().min(0).max(86400000)),
     CDC_STALL_CHECK_MS: z.string().default('900000').pipe(z.coerce.number<string>().int().min(100).max(86400000)),
+    CDC_FAILED_RETRY_MS: z.string().default('300000').pipe(z.coerce.number<string>().int().min(100).max(86400000)),
     LEASE_TTL_MS: z.string().default('30000').pipe(z.coerce.number<string>().int().min(500).max(3600000)),
     SETTINGS_POLL_MS: z.string().default('2000').pipe(z.coerce.number<string>().int().min(50).max(60000)),
     RETENTION_DAYS: z.string().default('30').pipe(z.coerce.number<string>().int().min(1).max(3650)),
@@ -232,6 +235,7 @@ export function loadConfig(env: Env = process.env): Config {
       limitsPollMs: e.SALESFORCE_LIMITS_POLL_MS,
     },
     cdc: { resyncOverlapMs: e.CDC_RESYNC_OVERLAP_MS, stallCheckMs: e.CDC_STALL_CHECK_MS },
+    cdcFailedRetryMs: e.CDC_FAILED_RETRY_MS,
     exportLingerMs: e.EXPORT_LINGER_MS,
     leaseTtlMs: e.LEASE_TTL_MS,
     settingsPollMs: e.SETTINGS_POLL_MS,

@@ -1,0 +1,222 @@
+/**
+ * One stream's way from delivered events to Kafka and the checkpoint. Events are queued in
+ * delivery order; one flush loop produces them in batches and only once Kafka acknowledged a
+ * batch saves the replay id of its last event (every event of a batch is whole in it). A
+ * failed produce is retried with backoff, in order, never skipped, and the checkpoint stays
+ * where it was meanwhile. The loop is the only writer of the checkpoint, so it also takes the
+ * `cdc-replay` requests (which move the checkpoint back).
+ *
+ * Duplicates: after a rebuild or a rehandshake the server replays from the checkpoint, which
+ * may be behind what is already queued; an event whose replay id is not above the newest one
+ * queued is dropped. faye has no backpressure: past `maxQueued` messages the stream drops its
+ * client and, once the queue is drained, subscribes again from the checkpoint.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { OutgoingMessage } from '../kafka/index.ts'
+import type { Logger } from '../logger.ts'
+import { retry } from '../retry.ts'
+import { createWaker } from './mailbox.ts'
+import type { CdcMetrics } from './metrics.ts'
+
+/** One delivered event: its messages (none for invalid and resync events) and position. */
+export interface QueuedEvent {
+  replayId: number | null
+  messages: OutgoingMessage[]
+  receivedAt: number
+  /** Set for overflow and wildcard events: the reason of the resync they start. */
+  resync?: string
+}
+
+export interface PipelineDeps {
+  produce(messages: OutgoingMessage[]): Promise<void>
+  /** Fenced: throws `store.fenced` once the lease changed hands. */
+  saveCheckpoint(replayId: number, force: boolean): Promise<void>
+  noteEvent(at: Date): Promise<void>
+  /** Take a pending cdc-replay request (force-saving its id under the lease); its replay id or null. */
+  takeReplayRequest(): Promise<number | null>
+  /** A resync event reached its turn: everything before it is on Kafka. */
+  onResync(reason: string): void
+  /** The queue went past its bound: stop delivering (drop the client). */
+  onOverflow(): void
+  /** After an overflow, the queue is empty again: subscribe again from the checkpoint. */
+  onDrained(): void
+  /** A cdc-replay request was taken: the queue is empty, subscribe again from `replayId`. */
+  onReplayRequest(replayId: number): void
+  /** The lease is gone: nothing more may be saved. */
+  onFenced(err: unknown): void
+  logger: Logger
+  metrics: CdcMetrics
+}
+
+export interface PipelineOptions {
+  /** The stored checkpoint, or null when the channel has none. */
+  checkpoint: number | null
+  /** Messages queued at most before the client is dropped. Default 20 000. */
+  maxQueued?: number
+  /** Most messages per produce call. Default 1000. */
+  batchMessages?: number
+  /** How often a cdc-replay request is looked for. Default 3000 ms. */
+  replayPollMs?: number
+  /** Backoff of produce retries. Defaults 200 ms to 30 s. */
+  retryMinMs?: number
+  retryMaxMs?: number
+}
+
+export type PushOutcome = 'queued' | 'duplicate' | 'dropped'
+
+export interface Pipeline {
+  push(event: QueuedEvent): PushOutcome
+  /** The durable checkpoint as last saved (what a subscribe resumes from), or null. */
+  checkpoint(): number | null
+  /** The stored position is no good (outside retention): resume from new events, and let the next save move backwards. */
+  forgetPosition(): void
+  /** Run the flush loop until `signal` aborts; an in-flight produce and its checkpoint finish first. */
+  run(signal: AbortSignal): Promise<void>
+}
+
+export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pipeline {
+  const { logger, metrics } = deps
+  const maxQueued = options.maxQueued ?? 20_000
+  const batchMessages = options.batchMessages ?? 1000
+  const replayPollMs = options.replayPollMs ?? 3000
+  const queue: QueuedEvent[] = []
+  const waker = createWaker()
+  let queuedMessages = 0
+  let checkpoint = options.checkpoint
+  // Newest replay id queued or saved: anything at or below it was seen already.
+  let watermark = options.checkpoint
+  let forceNext = false
+  let overflowed = false
+  // A produced batch whose checkpoint could not be saved yet.
+  let unsaved: number | null = null
+
+  function clear(): void {
+    queue.length = 0
+    queuedMessages = 0
+    overflowed = false
+  }
+
+  function take(): QueuedEvent[] {
+    let n = 0
+    let count = 0
+    // Whole events only, at least one.
+    while (n < queue.length && (n === 0 || count + queue[n]!.messages.length <= batchMessages)) count += queue[n++]!.messages.length
+    queuedMessages -= count
+    return queue.splice(0, n)
+  }
+
+  async function save(replayId: number): Promise<void> {
+    try {
+      await retry(() => deps.saveCheckpoint(replayId, forceNext), { retries: 3, minDelayMs: 200, maxDelayMs: 2000 })
+      checkpoint = replayId
+      forceNext = false
+      unsaved = null
+    } catch (err) {
+      if ((err as { code?: string }).code === 'store.fenced') {
+        unsaved = null
+        deps.onFenced(err)
+        return
+      }
+      // The messages are on Kafka; a later save covers them (until then a restart re-sends them).
+      unsaved = replayId
+      logger.warn({ err, replayId }, 'saving the replay id failed; the next batch tries again')
+    }
+  }
+
+  /** Produce one batch (retrying until acknowledged), then move the checkpoint past it. */
+  async function deliver(batch: QueuedEvent[], signal: AbortSignal): Promise<boolean> {
+    const messages = batch.flatMap((e) => e.messages)
+    if (messages.length > 0) {
+      try {
+        await retry(() => deps.produce(messages), {
+          retries: Number.POSITIVE_INFINITY,
+          shouldRetry: () => true,
+          minDelayMs: options.retryMinMs ?? 200,
+          maxDelayMs: options.retryMaxMs ?? 30_000,
+          signal,
+          onRetry: ({ attempt, delayMs, error }) => logger.warn({ err: error, attempt, delayMs, messages: messages.length }, 'producing CDC changes failed; retrying, the checkpoint stays'),
+        })
+      } catch {
+        // Only an abort ends the retries: the batch was not acknowledged, the checkpoint stays.
+        return false
+      }
+    }
+    metrics.event('produced', batch.filter((e) => e.messages.length > 0).length)
+    for (const event of batch) if (event.resync !== undefined) deps.onResync(event.resync)
+    const last = batch.findLast((e) => e.replayId !== null)?.replayId
+    if (last !== undefined && last !== null) await save(last)
+    const receivedAt = Math.max(...batch.map((e) => e.receivedAt))
+    await deps.noteEvent(new Date(receivedAt)).catch((err: unknown) => logger.warn({ err }, 'noting the last CDC event failed'))
+    return true
+  }
+
+  async function pollReplay(): Promise<boolean> {
+    let replayId: number | null
+    try {
+      replayId = await deps.takeReplayRequest()
+    } catch (err) {
+      if ((err as { code?: string }).code === 'store.fenced') deps.onFenced(err)
+      else logger.warn({ err }, 'reading the cdc-replay requests failed')
+      return false
+    }
+    if (replayId === null) return false
+    // The store saved it as the checkpoint already (same transaction as the take).
+    clear()
+    checkpoint = replayId
+    watermark = replayId
+    unsaved = null
+    forceNext = false
+    deps.onReplayRequest(replayId)
+    return true
+  }
+
+  return {
+    push(event) {
+      if (event.replayId !== null && watermark !== null && event.replayId <= watermark) {
+        metrics.event('duplicate')
+        return 'duplicate'
+      }
+      if (overflowed || (queue.length > 0 && queuedMessages + event.messages.length > maxQueued)) {
+        if (!overflowed) {
+          overflowed = true
+          logger.warn({ queued: queuedMessages, maxQueued }, 'CDC queue full: dropping the client until Kafka catches up')
+          deps.onOverflow()
+        }
+        metrics.event('dropped')
+        return 'dropped'
+      }
+      queue.push(event)
+      queuedMessages += event.messages.length
+      if (event.replayId !== null) watermark = event.replayId
+      waker.wake()
+      return 'queued'
+    },
+    checkpoint: () => checkpoint,
+    forgetPosition() {
+      checkpoint = null
+      watermark = null
+      forceNext = true
+    },
+    async run(signal) {
+      let nextPoll = 0
+      while (!signal.aborted) {
+        if (Date.now() >= nextPoll) {
+          nextPoll = Date.now() + replayPollMs
+          if (await pollReplay()) continue
+        }
+        if (unsaved !== null && queue.length === 0) await save(unsaved)
+        if (queue.length === 0) {
+          if (overflowed) {
+            overflowed = false
+            deps.onDrained()
+          }
+          await waker.wait(nextPoll - Date.now(), signal)
+          continue
+        }
+        // Events of one connect response arrive in one turn: take the whole burst.
+        await nextTurn()
+        if (!(await deliver(take(), signal))) return
+      }
+    },
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The pipeline from queued events to Kafka and the checkpoint, with its seams given plain
+ * functions: the checkpoint moves only after Kafka acknowledged, a failing produce is retried
+ * in order and never skipped, duplicates after a resubscribe are dropped, overflow drops the
+ * client until drained, a cdc-replay request empties the queue and moves the position back.
+ * (The same paths run end to end in stream.test.ts on real Kafka.)
+ */
+import t from 'tap'
+import type { OutgoingMessage } from '../../src/kafka/index.ts'
+import { createLogger } from '../../src/logger.ts'
+import { createPipeline, type PipelineDeps, type QueuedEvent } from '../../src/cdc/pipeline.ts'
+import { waitFor } from '../helpers/index.ts'
+
+const logger = createLogger({ level: 'silent' })
+const metrics = { event: () => undefined, reconnect: () => undefined }
+const event = (replayId: number, records = 1): QueuedEvent => ({
+  replayId, receivedAt: Date.now(), messages: Array.from({ length: records }, (_, i) => ({ key: `m:r${replayId}-${i}`, value: String(replayId) })),
+})
+
+function harness(t: Parameters<Parameters<typeof t.test>[1]>[0], overrides: Partial<PipelineDeps> = {}, checkpoint: number | null = null) {
+  const produced: string[] = []
+  const saved: { replayId: number; force: boolean }[] = []
+  const calls: string[] = []
+  let failing = 0
+  let replay: number | null = null
+  const deps: PipelineDeps = {
+    async produce(messages: OutgoingMessage[]) {
+      if (failing > 0) {
+        failing--
+        throw new Error('broker down')
+      }
+      produced.push(...messages.map((m) => m.key as string))
+    },
+    async saveCheckpoint(replayId, force) {
+      saved.push({ replayId, force })
+    },
+    async noteEvent() {},
+    async takeReplayRequest() {
+      const r = replay
+      replay = null
+      return r
+    },
+    onResync: (reason) => calls.push(`resync:${reason}`),
+    onOverflow: () => calls.push('overflow'),
+    onDrained: () => calls.push('drained'),
+    onReplayRequest: (id) => calls.push(`replay:${id}`),
+    onFenced: () => calls.push('fenced'),
+    logger,
+    metrics,
+    ...overrides,
+  }
+  const pipeline = createPipeline(deps, { checkpoint, maxQueued: 10, batchMessages: 4, replayPollMs: 20, retryMinMs: 5, retryMaxMs: 20 })
+  const controller = new AbortController()
+  const done = pipeline.run(controller.signal)
+  t.teardown(async () => {
+    controller.abort()
+    await done
+  })
+  return { pipeline, produced, saved, calls, controller, done, fail: (n: number) => { failing = n }, requestReplay: (id: number) => { replay = id } }
+}
+
+t.test('checkpoint after the acknowledgement only; a failing produce is retried in order, never skipped', async (t) => {
+  const h = harness(t)
+  h.fail(3)
+  for (const id of [10, 12, 15]) t.equal(h.pipeline.push(event(id)), 'queued')
+  await waitFor(() => h.saved.length > 0, 5000, 'a checkpoint')
+  t.same(h.produced, ['m:r10-0', 'm:r12-0', 'm:r15-0'], 'all of them, in order, after three failures')
+  t.same(h.saved.at(-1), { replayId: 15, force: false })
+  t.equal(h.pipeline.checkpoint(), 15)
+})
+
+t.test('batches hold whole events; a merged event is never split across a checkpoint', async (t) => {
+  const h = harness(t)
+  h.pipeline.push(event(1, 3))
+  h.pipeline.push(event(2, 3))
+  h.pipeline.push(event(3, 1))
+  await waitFor(() => h.pipeline.checkpoint() === 3, 5000, 'checkpoint 3')
+  t.same(h.saved.map((s) => s.replayId), [1, 3], 'a batch of 4 takes event 1 alone, then 2 and 3')
+  t.equal(h.produced.length, 7)
+})
+
+t.test('duplicates after a resubscribe are dropped; a lost position accepts anything and forces the next save', async (t) => {
+  const h = harness(t, {}, 100)
+  t.equal(h.pipeline.push(event(99)), 'duplicate', 'before the checkpoint')
+  t.equal(h.pipeline.push(event(100)), 'duplicate', 'the checkpoint itself')
+  t.equal(h.pipeline.push(event(101)), 'queued')
+  t.equal(h.pipeline.push(event(101)), 'duplicate', 'queued already')
+  await waitFor(() => h.pipeline.checkpoint() === 101, 5000, 'checkpoint 101')
+  h.pipeline.forgetPosition()
+  t.equal(h.pipeline.checkpoint(), null, 'subscribe from -1')
+  t.equal(h.pipeline.push(event(7)), 'queued', 'ids of a new window may be lower')
+  await waitFor(() => h.pipeline.checkpoint() === 7, 5000, 'checkpoint 7')
+  t.same(h.saved.at(-1), { replayId: 7, force: true })
+})
+
+t.test('overflow: past the bound events are dropped and the caller told; once drained it is told again', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const h = harness(t, { produce: async () => gate })
+  h.pipeline.push(event(1, 4))
+  await new Promise((r) => setImmediate(r))
+  await new Promise((r) => setImmediate(r))
+  for (let id = 2; id <= 4; id++) h.pipeline.push(event(id, 4))
+  t.same(h.calls, ['overflow'])
+  t.equal(h.pipeline.push(event(5)), 'dropped', 'dropped until drained')
+  release()
+  await waitFor(() => h.calls.includes('drained'), 5000, 'drained')
+  t.equal(h.pipeline.checkpoint(), 3, 'the last queued event; what was dropped comes again from there')
+})
+
+t.test('resync events: their turn comes after what was before them; a replay request empties the queue and moves back', async (t) => {
+  const h = harness(t)
+  h.pipeline.push(event(1))
+  h.pipeline.push({ replayId: 2, receivedAt: Date.now(), messages: [], resync: 'overflow event' })
+  await waitFor(() => h.pipeline.checkpoint() === 2, 5000, 'checkpoint 2')
+  t.same(h.calls, ['resync:overflow event'])
+  h.requestReplay(1)
+  await waitFor(() => h.calls.includes('replay:1'), 5000, 'replay request taken')
+  t.equal(h.pipeline.checkpoint(), 1)
+  t.equal(h.pipeline.push(event(2)), 'queued', 'delivered again from the requested id')
+})
+
+t.test('stop waits for the in-flight produce and saves its checkpoint; a fenced save tells the stream', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let producing = false
+  const h = harness(t, { produce: async () => { producing = true; await gate } })
+  h.pipeline.push(event(5))
+  await waitFor(() => producing, 5000, 'in flight')
+  h.controller.abort()
+  let stopped = false
+  void h.done.then(() => { stopped = true })
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+  t.notOk(stopped, 'still waiting for Kafka')
+  release()
+  await h.done
+  t.same(h.saved, [{ replayId: 5, force: false }])
+
+  const fenced = harness(t, { saveCheckpoint: async () => { throw Object.assign(new Error('fenced'), { code: 'store.fenced' }) } })
+  fenced.pipeline.push(event(1))
+  await waitFor(() => fenced.calls.includes('fenced'), 5000, 'fenced')
+  t.equal(fenced.pipeline.checkpoint(), null)
+})

@@ -4,6 +4,7 @@
  */
 import t from 'tap'
 import { classify } from '../../src/cdc/classify.ts'
+import { limitError, needsReauthError, subscribeError } from '../../src/cdc/health.ts'
 
 const reply = (channel: string, fields: Record<string, unknown>) => ({ channel, id: '9', clientId: 'c1', ...fields })
 
@@ -51,4 +52,13 @@ t.test('the server\'s own /meta/disconnect; events and other channels mean nothi
   t.same(classify({ channel: '/meta/disconnect', clientId: 'c1', successful: true }), { kind: 'server-disconnect' })
   t.equal(classify({ channel: '/data/ContactChangeEvent', data: {} }), null)
   t.equal(classify({ channel: '/meta/unsubscribe', successful: true }), null)
+})
+
+t.test('what the administrator is told: one sentence naming the object', async (t) => {
+  t.same(subscribeError('cdc.not-enabled', 'Contact', '400::x').action, 'In Setup › Change Data Capture, add Contact to the selected entities.')
+  t.match(subscribeError('cdc.no-access', 'Lead', '403::User not allowed to subscribe CDC without View All Data permissions'), {
+    code: 'cdc.no-access', message: /Lead.*403::User not allowed/, action: 'Give the integration user the View All Records permission on Lead (or View All Data) in its profile or a permission set.',
+  })
+  t.match(limitError('cdc.delivery-limit', '403::Organization total events daily limit exceeded'), { code: 'cdc.delivery-limit', action: /resumes/ })
+  t.match(needsReauthError('refused'), { code: 'salesforce.needs-reauth', action: 'Reconnect Salesforce from the Cohort dashboard (Apps › Salesforce › Connect).' })
 })

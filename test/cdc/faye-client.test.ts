@@ -46,7 +46,7 @@ async function setup(t: Parameters<typeof startSandbox>[0], overrides: Partial<C
 }
 
 t.test('faye is the version close() was written against', async (t) => {
-  t.equal(faye.VERSION, FAYE_VERSION, 'review close() in src/cdc/faye-client.ts after a faye upgrade')
+  t.equal((faye as unknown as { VERSION: string }).VERSION, FAYE_VERSION, 'review close() in src/cdc/faye-client.ts after a faye upgrade')
 })
 
 t.test('the resubscribe after 403::Unknown client carries the current checkpoint, not the first one', async (t) => {

@@ -79,7 +79,7 @@ export async function startCdcStack(t: Test, options: CdcStackOptions = {}): Pro
     api: (method, path, body) => stack.call(method, `/v1/merchants/${merchantId}/salesforce${path}`, { merchantId, body }),
     sf,
     async createContacts(...lastNames) {
-      const res = await sf('POST', '/records/Contact', { records: lastNames.map((LastName, i) => ({ LastName, Email: `${LastName.toLowerCase()}.${i}.${merchantId}@example.com` })) })
+      const res = await sf('POST', '/records/Contact', { records: lastNames.map((LastName, i) => ({ LastName, Email: `${LastName.toLowerCase().replace(/[^a-z0-9]/g, '')}.${i}.${merchantId}@example.com` })) })
       if (res.status !== 201) throw new Error(`create failed: ${JSON.stringify(res.body)}`)
       return res.body.ids as string[]
     },

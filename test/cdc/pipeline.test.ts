@@ -5,7 +5,7 @@
  * client until drained, a cdc-replay request empties the queue and moves the position back.
  * (The same paths run end to end in stream.test.ts on real Kafka.)
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { OutgoingMessage } from '../../src/kafka/index.ts'
 import { createLogger } from '../../src/logger.ts'
 import { createPipeline, type PipelineDeps, type QueuedEvent } from '../../src/cdc/pipeline.ts'
@@ -17,7 +17,7 @@ const event = (replayId: number, records = 1): QueuedEvent => ({
   replayId, receivedAt: Date.now(), messages: Array.from({ length: records }, (_, i) => ({ key: `m:r${replayId}-${i}`, value: String(replayId) })),
 })
 
-function harness(t: Parameters<Parameters<typeof t.test>[1]>[0], overrides: Partial<PipelineDeps> = {}, checkpoint: number | null = null) {
+function harness(t: Test, overrides: Partial<PipelineDeps> = {}, checkpoint: number | null = null) {
   const produced: string[] = []
   const saved: { replayId: number; force: boolean }[] = []
   const calls: string[] = []

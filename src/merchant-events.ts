@@ -16,6 +16,7 @@ export type SettingsChangeKind =
 export interface SettingsChanged {
   /** The settings version after the change. */
   version: number
+  /** Empty for a save that changed nothing (a "try again"). */
   changes: SettingsChangeKind[]
   /** `local`: saved by this instance; `remote`: noticed from another instance's save. */
   origin: 'local' | 'remote'

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { loadConfig, type Config } from './config.ts'
+import { syncEngines } from './engines.ts'
 import { AppError } from './errors.ts'
 import { buildMetricsApp } from './http/index.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -107,7 +108,7 @@ export async function main(): Promise<void> {
 
   let server: RunningServer
   try {
-    server = await startServer(config, logger)
+    server = await startServer(config, logger, { components: syncEngines() })
   } catch (err) {
     return fail(logger, err)
   }

@@ -70,7 +70,7 @@ export function isOwnOrigin(changeOrigin: string, clientName: string): boolean {
 const bump = (counts: Record<string, number>, key: string, by = 1) => void (counts[key] = (counts[key] ?? 0) + by)
 
 export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, all: ChangeMessage[], options: { signal: AbortSignal }): Promise<ApplyOutcome> {
-  const { store, cohort, users, config } = deps
+  const { store, cohort, config } = deps
   const { signal } = options
   const merchantId = settings.merchantId
   const imp = settings.import

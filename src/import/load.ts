@@ -44,9 +44,9 @@ interface LoadCheckpoint {
   lastId: string | null
 }
 
-/** The version of the import settings a load is for. */
-export function loadKeyOf(imp: ImportConfig): string {
-  const basis = JSON.stringify([imp.object, imp.emailField, imp.mode, imp.fields.map((f) => [f.field, f.property, f.type])])
+/** What a load is for: the org (another org connected starts clean) and the import settings. */
+export function loadKeyOf(orgId: string, imp: ImportConfig): string {
+  const basis = JSON.stringify([orgId, imp.object, imp.emailField, imp.mode, imp.fields.map((f) => [f.field, f.property, f.type])])
   return createHash('sha256').update(basis).digest('hex').slice(0, 16)
 }
 
@@ -78,7 +78,7 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     const { merchantId, settings, signal } = ctx
     const imp = settings.import
     if (!imp.enabled || !imp.object || !imp.emailField) return
-    const key = loadKeyOf(imp)
+    const key = loadKeyOf(ctx.orgId, imp)
     const logger = services.logger.child({ component: 'import-load', merchantId })
     const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
     const latestKey = (latest?.checkpoint as LoadCheckpoint | null)?.key

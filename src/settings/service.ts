@@ -128,7 +128,9 @@ export function createSettingsService(deps: SettingsServiceDeps): SettingsServic
       const after = toSettings(saved)
       remember(after)
       const changes = diffSettings(before, after)
-      if (changes.length > 0) await events.emit('settings-changed', merchantId, { version: after.version, changes, origin: 'local' })
+      // A save that changes nothing is still announced (with no changes): it is how someone
+      // says "try again" after fixing the cause in Salesforce (CDC enabled, access granted).
+      await events.emit('settings-changed', merchantId, { version: after.version, changes, origin: 'local' })
       return { settings: after, changes }
     },
   }

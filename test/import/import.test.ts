@@ -126,7 +126,7 @@ t.test('mode existing: only users already in Cohort get properties; a user creat
 })
 
 t.test('a merged event, an update without the email, invalid emails, and a value that does not convert', async (t) => {
-  const { stack, merchant, contacts, users } = await importStack(t)
+  const { stack, merchant, contacts } = await importStack(t)
   await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
   await streaming(merchant)
   const [a, b] = await contacts.create([{ LastName: 'A', Email: 'a@example.com' }, { LastName: 'B', Email: 'b@example.com' }])

@@ -9,10 +9,10 @@ import { createCdcEngine, type CdcEngine, type CdcEngineOptions } from '../../sr
 import type { Env } from '../../src/config.ts'
 import type { ChangeMessage } from '../../src/changes/index.ts'
 import type { Services } from '../../src/services.ts'
-import { randomName, waitFor } from '../helpers/index.ts'
+import { waitFor } from '../helpers/index.ts'
+import { connectMerchant } from '../helpers/merchant.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 import { collect, startTestClient, type Received } from '../kafka/helpers.ts'
-import { scriptedLogin } from '../sandbox/salesforce/login.ts'
 import { admin } from '../sandbox/salesforce/streaming-helpers.ts'
 
 export const CONTACT_CHANNEL = '/data/ContactChangeEvent'
@@ -63,12 +63,7 @@ export async function startCdcStack(t: Test, options: CdcStackOptions = {}): Pro
   const statuses = collect(t, testKafka.kafka, stack.topics.status)
   await Promise.all([changes.consumer.start(), statuses.consumer.start()])
 
-  const merchantId = randomName('m')
-  await fetch(`${stack.cohort.url}/__sandbox/merchants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: merchantId }) })
-  const token = await stack.token({ merchantId })
-  const start = await stack.call('GET', `/oauth/salesforce/connect?merchantId=${merchantId}&token=${token}`)
-  const login = await scriptedLogin(start.headers.get('location')!, { username: 'integration@example.com' })
-  await fetch(login.redirect.toString())
+  const { merchantId, api } = await connectMerchant(stack)
 
   const sf = (method: string, path: string, body?: unknown) => admin(stack.salesforce.url, method, path, body) as Promise<{ status: number; body: any }>
   const parse = (r: Received) => ({ key: r.key, message: JSON.parse(r.value) as ChangeMessage, partition: r.partition })
@@ -76,7 +71,7 @@ export async function startCdcStack(t: Test, options: CdcStackOptions = {}): Pro
     stack,
     engine: () => engine!,
     merchantId,
-    api: (method, path, body) => stack.call(method, `/v1/merchants/${merchantId}/salesforce${path}`, { merchantId, body }),
+    api,
     sf,
     async createContacts(...lastNames) {
       const res = await sf('POST', '/records/Contact', { records: lastNames.map((LastName, i) => ({ LastName, Email: `${LastName.toLowerCase().replace(/[^a-z0-9]/g, '')}.${i}.${merchantId}@example.com` })) })

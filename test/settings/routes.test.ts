@@ -4,19 +4,13 @@
  * the fly, audit, CORS, access rules, OpenAPI.
  */
 import t from 'tap'
-import { scriptedLogin } from '../sandbox/salesforce/login.ts'
+import { connectMerchant } from '../helpers/merchant.ts'
 import { DASHBOARD_ORIGIN, startStack, type Stack } from '../helpers/stack.ts'
 import { randomName } from '../helpers/index.ts'
 
 async function connected(t: Parameters<typeof startStack>[0]) {
   const stack = await startStack(t)
-  const merchantId = randomName('m')
-  await fetch(`${stack.cohort.url}/__sandbox/merchants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: merchantId }) })
-  const token = await stack.token({ merchantId })
-  const start = await stack.call('GET', `/oauth/salesforce/connect?merchantId=${merchantId}&token=${token}`)
-  const login = await scriptedLogin(start.headers.get('location')!, { username: 'integration@example.com' })
-  await fetch(login.redirect.toString())
-  const api = (method: string, path: string, body?: unknown) => stack.call(method, `/v1/merchants/${merchantId}/salesforce${path}`, { merchantId, body })
+  const { merchantId, api } = await connectMerchant(stack)
   return { stack, merchantId, api }
 }
 

@@ -57,6 +57,13 @@ export interface LoadRunner {
 
 export function createLoadRunner(services: Services, options: { pageSize?: number } = {}): LoadRunner {
   const { store, config, kafka, connections } = services
+  // Import turned on again: what changed while it was off is loaded again too, even when the
+  // settings are the ones of the last completed load. The flag is set before the restarted
+  // stream subscribes (the notice reaches every listener before anyone awaits).
+  const reenabled = new Set<string>()
+  services.events.on('settings-changed', (merchantId, detail) => {
+    if (detail.changes.includes('import.enabled')) reenabled.add(merchantId)
+  })
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const pageSize = options.pageSize ?? LOAD_PAGE_SIZE
   const topic = config.kafka.topics.salesforceChanges
@@ -82,6 +89,7 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     const logger = services.logger.child({ component: 'import-load', merchantId })
     const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
     const latestKey = (latest?.checkpoint as LoadCheckpoint | null)?.key
+    if (reenabled.delete(merchantId)) force = true
     if (!force && latest?.status === 'completed' && latestKey === key) return
 
     const run = await claim(merchantId, signal)

@@ -218,3 +218,21 @@ t.test('CDC not enabled for the object: failed with the action, then streaming o
   t.ok(m)
   await user(stack, merchant.merchantId, 'member@example.com', (u) => u.properties.points === 3, 'custom object imported')
 })
+
+t.test('import off, a change in Salesforce, import on again: the change arrives and the records are loaded again', async (t) => {
+  const { stack, merchant, contacts } = await importStack(t)
+  const body = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS }
+  await merchant.saveImport(body)
+  await streaming(merchant)
+  const [id] = await contacts.create([{ LastName: 'Off', Email: 'off@example.com', Title: 'before' }])
+  await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'before')
+  const firstLoad = (await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id
+
+  await merchant.saveImport({ ...body, enabled: false })
+  await waitFor(async () => (await merchant.health()).cdc === 'stopped', 10_000, 'stopped')
+  await contacts.update(id!, { Title: 'while off' })
+  await merchant.saveImport(body)
+  await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'while off', 'the change made while off')
+  await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
+  t.not((await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id, firstLoad, 'turning import on again loads again')
+})

@@ -73,166 +73,168 @@ for (const backend of ['sqlite', 'postgres'] as const) {
   })
 }
 
-t.test('first full load: every record, and edits made while it runs are not lost', async (t) => {
-  const { stack, merchant, contacts } = await importStack(t, 'sqlite', 500)
-  const seeded = Array.from({ length: 3000 }, (_, i) => ({ LastName: `L${i}`, Email: `load${i}@example.com`, Title: `t${i}`, Cohort_Points__c: i }))
-  const ids = await contacts.create(seeded, false)
-  // Slow pages, so the edits below land while the load is reading.
-  await fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'latency', latencyMs: 300, count: 7, match: '/query' }) })
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
+for (const backend of ['sqlite', 'postgres'] as const) {
+  t.test(`${backend}: first full load: every record, and edits made while it runs are not lost`, async (t) => {
+    const { stack, merchant, contacts } = await importStack(t, backend, 500)
+    const seeded = Array.from({ length: 3000 }, (_, i) => ({ LastName: `L${i}`, Email: `load${i}@example.com`, Title: `t${i}`, Cohort_Points__c: i }))
+    const ids = await contacts.create(seeded, false)
+    // Slow pages, so the edits below land while the load is reading.
+    await fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'latency', latencyMs: 300, count: 7, match: '/query' }) })
+    await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
 
-  // Edit records at both ends of the Id order while the load pages through them.
-  let editedDuringLoad = 0
-  const edits = new Map<number, string>()
-  for (let round = 0; round < 10; round++) {
-    const health = await merchant.health()
-    if (health.load.state === 'running') editedDuringLoad++
-    for (const i of [round, 2999 - round, 1500 + round]) {
-      edits.set(i, `edited-${round}`)
-      await contacts.update(ids[i]!, { Title: `edited-${round}` })
+    // Edit records at both ends of the Id order while the load pages through them.
+    let editedDuringLoad = 0
+    const edits = new Map<number, string>()
+    for (let round = 0; round < 10; round++) {
+      const health = await merchant.health()
+      if (health.load.state === 'running') editedDuringLoad++
+      for (const i of [round, 2999 - round, 1500 + round]) {
+        edits.set(i, `edited-${round}`)
+        await contacts.update(ids[i]!, { Title: `edited-${round}` })
+      }
     }
-  }
-  await waitFor(async () => (await merchant.health()).load.state === 'completed', 60_000, 'load completed')
-  const health = await merchant.health()
-  t.match(health.load, { state: 'completed', processed: 3000, total: 3000 })
-  await waitFor(async () => (await cohortUsers(stack, merchant.merchantId).list()).length === 3000, 60_000, '3000 users')
-  const byEmail = new Map((await cohortUsers(stack, merchant.merchantId).list()).map((u) => [u.email, u]))
-  await waitFor(async () => {
-    const now = new Map((await cohortUsers(stack, merchant.merchantId).list()).map((u) => [u.email, u]))
-    return [...edits].every(([i, title]) => now.get(`load${i}@example.com`)?.properties.title === title)
-  }, 30_000, 'every edit made during the load')
-  t.equal(byEmail.get('load2000@example.com')?.properties.points, 2000)
-  t.ok(editedDuringLoad > 0, `edits made while the load was running (${editedDuringLoad} of 10 rounds)`)
-})
+    await waitFor(async () => (await merchant.health()).load.state === 'completed', 60_000, 'load completed')
+    const health = await merchant.health()
+    t.match(health.load, { state: 'completed', processed: 3000, total: 3000 })
+    await waitFor(async () => (await cohortUsers(stack, merchant.merchantId).list()).length === 3000, 60_000, '3000 users')
+    const byEmail = new Map((await cohortUsers(stack, merchant.merchantId).list()).map((u) => [u.email, u]))
+    await waitFor(async () => {
+      const now = new Map((await cohortUsers(stack, merchant.merchantId).list()).map((u) => [u.email, u]))
+      return [...edits].every(([i, title]) => now.get(`load${i}@example.com`)?.properties.title === title)
+    }, 30_000, 'every edit made during the load')
+    t.equal(byEmail.get('load2000@example.com')?.properties.points, 2000)
+    t.ok(editedDuringLoad > 0, `edits made while the load was running (${editedDuringLoad} of 10 rounds)`)
+  })
 
-t.test('mode existing: only users already in Cohort get properties; a user created later gets them too', async (t) => {
-  const { stack, merchant, contacts, users } = await importStack(t)
-  await users.create([{ email: 'known@example.com' }], false)
-  await contacts.create([{ LastName: 'Known', Email: 'known@example.com', Title: 'Known' }, { LastName: 'Later', Email: 'later@example.com', Title: 'Later' }], false)
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'existing', fields: FIELDS })
-  await user(stack, merchant.merchantId, 'known@example.com', (u) => u.properties.title === 'Known', 'existing user filled by the load')
-  await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
-  t.equal((await users.list()).length, 1, 'nobody created')
+  t.test(`${backend}: mode existing: only users already in Cohort get properties; a user created later gets them too`, async (t) => {
+    const { stack, merchant, contacts, users } = await importStack(t, backend)
+    await users.create([{ email: 'known@example.com' }], false)
+    await contacts.create([{ LastName: 'Known', Email: 'known@example.com', Title: 'Known' }, { LastName: 'Later', Email: 'later@example.com', Title: 'Later' }], false)
+    await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'existing', fields: FIELDS })
+    await user(stack, merchant.merchantId, 'known@example.com', (u) => u.properties.title === 'Known', 'existing user filled by the load')
+    await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
+    t.equal((await users.list()).length, 1, 'nobody created')
 
-  await contacts.create([{ LastName: 'New', Email: 'new@example.com', Title: 'New' }])
-  await waitFor(async () => (await stack.store.listTrace(merchant.merchantId, { email: 'new@example.com' })).some((e) => e.outcome === 'skipped'), 20_000, 'new record skipped')
-  t.equal((await users.list()).length, 1, 'still nobody created')
+    await contacts.create([{ LastName: 'New', Email: 'new@example.com', Title: 'New' }])
+    await waitFor(async () => (await stack.store.listTrace(merchant.merchantId, { email: 'new@example.com' })).some((e) => e.outcome === 'skipped'), 20_000, 'new record skipped')
+    t.equal((await users.list()).length, 1, 'still nobody created')
 
-  // The import-users group joins before the user appears.
-  await waitFor(() => stack.services.kafka.health().consumers.some((c) => c.groupId.endsWith('.import-users') && c.state === 'running'), 20_000, 'import-users running')
-  await users.create([{ email: 'later@example.com' }])
-  const later = await user(stack, merchant.merchantId, 'later@example.com', (u) => u.properties.title === 'Later', 'later user filled')
-  t.equal(later.properties.title, 'Later')
-})
+    // The import-users group joins before the user appears.
+    await waitFor(() => stack.services.kafka.health().consumers.some((c) => c.groupId.endsWith('.import-users') && c.state === 'running'), 20_000, 'import-users running')
+    await users.create([{ email: 'later@example.com' }])
+    const later = await user(stack, merchant.merchantId, 'later@example.com', (u) => u.properties.title === 'Later', 'later user filled')
+    t.equal(later.properties.title, 'Later')
+  })
 
-t.test('a merged event, an update without the email, invalid emails, and a value that does not convert', async (t) => {
-  const { stack, merchant, contacts } = await importStack(t)
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
-  await streaming(merchant)
-  const [a, b] = await contacts.create([{ LastName: 'A', Email: 'a@example.com' }, { LastName: 'B', Email: 'b@example.com' }])
-  await user(stack, merchant.merchantId, 'b@example.com')
+  t.test(`${backend}: a merged event, an update without the email, invalid emails, and a value that does not convert`, async (t) => {
+    const { stack, merchant, contacts } = await importStack(t, backend)
+    await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
+    await streaming(merchant)
+    const [a, b] = await contacts.create([{ LastName: 'A', Email: 'a@example.com' }, { LastName: 'B', Email: 'b@example.com' }])
+    await user(stack, merchant.merchantId, 'b@example.com')
 
-  await publish(stack, { recordIds: [a, b], changeType: 'UPDATE', changedFields: ['Title', 'LastModifiedDate'] }, { Title: 'Merged', LastModifiedDate: new Date().toISOString() })
-  await user(stack, merchant.merchantId, 'a@example.com', (u) => u.properties.title === 'Merged', 'merged applies to a')
-  await user(stack, merchant.merchantId, 'b@example.com', (u) => u.properties.title === 'Merged', 'merged applies to b')
+    await publish(stack, { recordIds: [a, b], changeType: 'UPDATE', changedFields: ['Title', 'LastModifiedDate'] }, { Title: 'Merged', LastModifiedDate: new Date().toISOString() })
+    await user(stack, merchant.merchantId, 'a@example.com', (u) => u.properties.title === 'Merged', 'merged applies to a')
+    await user(stack, merchant.merchantId, 'b@example.com', (u) => u.properties.title === 'Merged', 'merged applies to b')
 
-  // Created without an event: the bridge knows nothing of it until it is updated.
-  const [quiet] = await contacts.create([{ LastName: 'Quiet', Email: 'quiet@example.com', Title: 'Before' }], false)
-  await contacts.update(quiet!, { Cohort_Points__c: 5 })
-  const q = await user(stack, merchant.merchantId, 'quiet@example.com', (u) => u.properties.points === 5, 'update without email resolved by reading the record')
-  t.equal(q.properties.title, 'Before', 'the record read gives every mapped field')
+    // Created without an event: the bridge knows nothing of it until it is updated.
+    const [quiet] = await contacts.create([{ LastName: 'Quiet', Email: 'quiet@example.com', Title: 'Before' }], false)
+    await contacts.update(quiet!, { Cohort_Points__c: 5 })
+    const q = await user(stack, merchant.merchantId, 'quiet@example.com', (u) => u.properties.points === 5, 'update without email resolved by reading the record')
+    t.equal(q.properties.title, 'Before', 'the record read gives every mapped field')
 
-  const [noMail] = await contacts.create([{ LastName: 'NoMail' }])
-  await waitFor(async () => (await stack.store.listTrace(merchant.merchantId, { recordId: noMail! })).some((e) => e.outcome === 'skipped' && (e.details as any).reason === 'missing-email'), 20_000, 'missing email skipped')
-  t.match(await (await fetch(`${stack.url}/metrics`)).text(), /bridge_import_skipped_total\{reason="missing-email"[^}]*\} [1-9]/, 'and counted')
+    const [noMail] = await contacts.create([{ LastName: 'NoMail' }])
+    await waitFor(async () => (await stack.store.listTrace(merchant.merchantId, { recordId: noMail! })).some((e) => e.outcome === 'skipped' && (e.details as any).reason === 'missing-email'), 20_000, 'missing email skipped')
+    t.match(await (await fetch(`${stack.url}/metrics`)).text(), /bridge_import_skipped_total\{reason="missing-email"[^}]*\} [1-9]/, 'and counted')
 
-  // A value that does not convert to the property's type is a per-record error; the other fields still apply.
-  const [odd] = await contacts.create([{ LastName: 'Odd', Email: 'odd@example.com', Title: 'Fine' }])
-  await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Fine')
-  await publish(stack, { recordIds: [odd], changeType: 'UPDATE', changedFields: ['Title', 'Cohort_Points__c'] }, { Title: 'Still fine', Cohort_Points__c: 'lots' })
-  await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Still fine', 'other fields applied')
-  const errors = await stack.store.listErrors(merchant.merchantId)
-  t.match(errors.data.find((e) => e.recordId === odd), { direction: 'import', code: 'invalid-value', message: /Cohort_Points__c → points \(number\)/ })
-})
+    // A value that does not convert to the property's type is a per-record error; the other fields still apply.
+    const [odd] = await contacts.create([{ LastName: 'Odd', Email: 'odd@example.com', Title: 'Fine' }])
+    await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Fine')
+    await publish(stack, { recordIds: [odd], changeType: 'UPDATE', changedFields: ['Title', 'Cohort_Points__c'] }, { Title: 'Still fine', Cohort_Points__c: 'lots' })
+    await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Still fine', 'other fields applied')
+    const errors = await stack.store.listErrors(merchant.merchantId)
+    t.match(errors.data.find((e) => e.recordId === odd), { direction: 'import', code: 'invalid-value', message: /Cohort_Points__c → points \(number\)/ })
+  })
 
-t.test('echo: the bridge\'s own write of an exported value is not imported back; a human edit right after is', async (t) => {
-  const { stack, merchant, contacts, users } = await importStack(t)
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
-  const exp = await merchant.api('PUT', '/export', { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }] })
-  t.equal(exp.status, 200)
-  await streaming(merchant)
-  const [id] = await contacts.create([{ LastName: 'E', Email: 'echo@example.com', Cohort_Points__c: 1 }])
-  const u = await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.points === 1)
+  t.test(`${backend}: echo: the bridge's own write of an exported value is not imported back; a human edit right after is`, async (t) => {
+    const { stack, merchant, contacts, users } = await importStack(t, backend)
+    await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
+    const exp = await merchant.api('PUT', '/export', { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }] })
+    t.equal(exp.status, 200)
+    await streaming(merchant)
+    const [id] = await contacts.create([{ LastName: 'E', Email: 'echo@example.com', Cohort_Points__c: 1 }])
+    const u = await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.points === 1)
 
-  // As if the exporter had written points=500 for this user: recorded, then written with the bridge's client id.
-  await stack.store.commitExportBatch({ merchantId: merchant.merchantId, exportVersions: [{ userId: u.id, property: 'points', version: 7, value: 500, recordId: id! }] })
-  await users.update(u.id, { points: 777 })
-  const conn = await stack.services.connections.get(merchant.merchantId)
-  await conn.sobject('Contact').update({ Id: id!, Cohort_Points__c: 500 })
-  await contacts.update(id!, { Title: 'Human edit' })
-  const after = await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.title === 'Human edit', 'human edit imported')
-  t.equal(after.properties.points, 777, 'the echo of the exported value did not overwrite Cohort')
-  t.match(await (await fetch(`${stack.url}/metrics`)).text(), /bridge_import_echoes_total\{[^}]*\} [1-9]/)
+    // As if the exporter had written points=500 for this user: recorded, then written with the bridge's client id.
+    await stack.store.commitExportBatch({ merchantId: merchant.merchantId, exportVersions: [{ userId: u.id, property: 'points', version: 7, value: 500, recordId: id! }] })
+    await users.update(u.id, { points: 777 })
+    const conn = await stack.services.connections.get(merchant.merchantId)
+    await conn.sobject('Contact').update({ Id: id!, Cohort_Points__c: 500 })
+    await contacts.update(id!, { Title: 'Human edit' })
+    const after = await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.title === 'Human edit', 'human edit imported')
+    t.equal(after.properties.points, 777, 'the echo of the exported value did not overwrite Cohort')
+    t.match(await (await fetch(`${stack.url}/metrics`)).text(), /bridge_import_echoes_total\{[^}]*\} [1-9]/)
 
-  // The bridge's client writing a value it did not export is a real change.
-  await conn.sobject('Contact').update({ Id: id!, Cohort_Points__c: 600 })
-  await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.points === 600, 'a non-echo write by the same client is imported')
-})
+    // The bridge's client writing a value it did not export is a real change.
+    await conn.sobject('Contact').update({ Id: id!, Cohort_Points__c: 600 })
+    await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.points === 600, 'a non-echo write by the same client is imported')
+  })
 
-t.test('token expiry and a dropped CometD session mid-stream lose nothing; a restart resumes from the checkpoint', async (t) => {
-  const { stack, merchant, contacts } = await importStack(t)
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
-  await streaming(merchant)
-  const [id] = await contacts.create([{ LastName: 'S', Email: 'stream@example.com', Cohort_Points__c: 0 }])
-  await user(stack, merchant.merchantId, 'stream@example.com')
+  t.test(`${backend}: token expiry and a dropped CometD session mid-stream lose nothing; a restart resumes from the checkpoint`, async (t) => {
+    const { stack, merchant, contacts } = await importStack(t, backend)
+    await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
+    await streaming(merchant)
+    const [id] = await contacts.create([{ LastName: 'S', Email: 'stream@example.com', Cohort_Points__c: 0 }])
+    await user(stack, merchant.merchantId, 'stream@example.com')
 
-  const fault = (body: unknown) => fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  await fault({ kind: 'expire-tokens' })
-  await contacts.update(id!, { Cohort_Points__c: 1 })
-  await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 1, 'after token expiry')
+    const fault = (body: unknown) => fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    await fault({ kind: 'expire-tokens' })
+    await contacts.update(id!, { Cohort_Points__c: 1 })
+    await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 1, 'after token expiry')
 
-  await fault({ kind: 'cometd-drop-sessions' })
-  await contacts.update(id!, { Cohort_Points__c: 2 })
-  await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 2, 'after 403::Unknown client')
+    await fault({ kind: 'cometd-drop-sessions' })
+    await contacts.update(id!, { Cohort_Points__c: 2 })
+    await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 2, 'after 403::Unknown client')
 
-  await stack.app.close()
-  for (let i = 3; i <= 6; i++) await contacts.update(id!, { Cohort_Points__c: i })
-  await stack.restart()
-  await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 6, 'changes made while down arrive after the restart')
-  const updates = (await stack.store.listTrace(merchant.merchantId, { recordId: id! }, 100)).filter((e) => e.outcome === 'updated')
-  const pointsSeen = updates.map((e) => (e.details as any).properties.points)
-  t.same([...pointsSeen].sort(), [...new Set(pointsSeen)].sort(), `no change applied twice (${pointsSeen.join(',')})`)
-})
+    await stack.app.close()
+    for (let i = 3; i <= 6; i++) await contacts.update(id!, { Cohort_Points__c: i })
+    await stack.restart()
+    await user(stack, merchant.merchantId, 'stream@example.com', (u) => u.properties.points === 6, 'changes made while down arrive after the restart')
+    const updates = (await stack.store.listTrace(merchant.merchantId, { recordId: id! }, 100)).filter((e) => e.outcome === 'updated')
+    const pointsSeen = updates.map((e) => (e.details as any).properties.points)
+    t.same([...pointsSeen].sort(), [...new Set(pointsSeen)].sort(), `no change applied twice (${pointsSeen.join(',')})`)
+  })
 
-t.test('CDC not enabled for the object: failed with the action, then streaming once enabled', async (t) => {
-  const { stack, merchant } = await importStack(t)
-  await merchant.saveImport({ enabled: true, object: 'Member__c', emailField: 'Email__c', mode: 'all', fields: [{ field: 'Points__c' }] })
-  await waitFor(async () => (await merchant.health()).cdc === 'failed', 20_000, 'cdc failed')
-  const health = await merchant.health()
-  t.match(health.cdcError, { code: 'cdc.not-enabled', action: /Change Data Capture.*Member__c/ })
-  await fetch(`${stack.salesforce.url}/__sandbox/cdc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ object: 'Member__c', enabled: true }) })
-  await merchant.saveImport({ enabled: true, object: 'Member__c', emailField: 'Email__c', mode: 'all', fields: [{ field: 'Points__c' }, { field: 'Tier__c' }] })
-  await streaming(merchant)
-  t.equal((await merchant.health()).cdcError, null)
-  const [m] = await salesforceRecords(stack, 'Member__c').create([{ Name: 'M', Email__c: 'member@example.com', Points__c: 3 }])
-  t.ok(m)
-  await user(stack, merchant.merchantId, 'member@example.com', (u) => u.properties.points === 3, 'custom object imported')
-})
+  t.test(`${backend}: CDC not enabled for the object: failed with the action, then streaming once enabled`, async (t) => {
+    const { stack, merchant } = await importStack(t, backend)
+    await merchant.saveImport({ enabled: true, object: 'Member__c', emailField: 'Email__c', mode: 'all', fields: [{ field: 'Points__c' }] })
+    await waitFor(async () => (await merchant.health()).cdc === 'failed', 20_000, 'cdc failed')
+    const health = await merchant.health()
+    t.match(health.cdcError, { code: 'cdc.not-enabled', action: /Change Data Capture.*Member__c/ })
+    await fetch(`${stack.salesforce.url}/__sandbox/cdc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ object: 'Member__c', enabled: true }) })
+    await merchant.saveImport({ enabled: true, object: 'Member__c', emailField: 'Email__c', mode: 'all', fields: [{ field: 'Points__c' }, { field: 'Tier__c' }] })
+    await streaming(merchant)
+    t.equal((await merchant.health()).cdcError, null)
+    const [m] = await salesforceRecords(stack, 'Member__c').create([{ Name: 'M', Email__c: 'member@example.com', Points__c: 3 }])
+    t.ok(m)
+    await user(stack, merchant.merchantId, 'member@example.com', (u) => u.properties.points === 3, 'custom object imported')
+  })
 
-t.test('import off, a change in Salesforce, import on again: the change arrives and the records are loaded again', async (t) => {
-  const { stack, merchant, contacts } = await importStack(t)
-  const body = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS }
-  await merchant.saveImport(body)
-  await streaming(merchant)
-  const [id] = await contacts.create([{ LastName: 'Off', Email: 'off@example.com', Title: 'before' }])
-  await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'before')
-  const firstLoad = (await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id
+  t.test(`${backend}: import off, a change in Salesforce, import on again: the change arrives and the records are loaded again`, async (t) => {
+    const { stack, merchant, contacts } = await importStack(t, backend)
+    const body = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS }
+    await merchant.saveImport(body)
+    await streaming(merchant)
+    const [id] = await contacts.create([{ LastName: 'Off', Email: 'off@example.com', Title: 'before' }])
+    await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'before')
+    const firstLoad = (await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id
 
-  await merchant.saveImport({ ...body, enabled: false })
-  await waitFor(async () => (await merchant.health()).cdc === 'stopped', 10_000, 'stopped')
-  await contacts.update(id!, { Title: 'while off' })
-  await merchant.saveImport(body)
-  await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'while off', 'the change made while off')
-  await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
-  t.not((await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id, firstLoad, 'turning import on again loads again')
-})
+    await merchant.saveImport({ ...body, enabled: false })
+    await waitFor(async () => (await merchant.health()).cdc === 'stopped', 10_000, 'stopped')
+    await contacts.update(id!, { Title: 'while off' })
+    await merchant.saveImport(body)
+    await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'while off', 'the change made while off')
+    await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
+    t.not((await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id, firstLoad, 'turning import on again loads again')
+  })
+}

@@ -17,7 +17,7 @@ import { createImportMetrics } from './metrics.ts'
 import { createUserDirectory, type UserDirectory } from './resolve.ts'
 
 export interface ImporterOptions {
-  /** Partitions handled at once. Default 3. */
+  /** Partitions handled at once. Default KAFKA_PARTITIONS (a merchant's shares of one fetch then go together). */
   partitionsConsumedConcurrently?: number
   /** Called after each merchant share is applied (tests, benchmarks). */
   onApplied?: (merchantId: string, outcome: ApplyOutcome) => void
@@ -59,16 +59,33 @@ export function createImporter(services: Services, options: ImporterOptions = {}
   }
 
   // One share per merchant at a time in this process: two partitions may carry records with
-  // the same email, and the duplicate-email rule needs one to see the other's link.
-  const running = new Map<string, Promise<void>>()
+  // the same email, and the duplicate-email rule needs one to see the other's link. Shares
+  // that arrive meanwhile (other partitions of the same fetch) wait and then go together as
+  // one share: one round of reads, one Cohort batch, one transaction for all of them. Each
+  // record lives in one partition, so its order is kept.
+  const lanes = new Map<string, Array<{ messages: ChangeMessage[]; resolve: () => void; reject: (err: unknown) => void }>>()
   function handleMerchant(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
-    const previous = running.get(merchantId) ?? Promise.resolve()
-    const next = previous.catch(() => undefined).then(() => applyShare(merchantId, messages, signal))
-    running.set(merchantId, next)
-    void next.finally(() => {
-      if (running.get(merchantId) === next) running.delete(merchantId)
-    }).catch(() => undefined)
-    return next
+    return new Promise((resolve, reject) => {
+      const waiting = lanes.get(merchantId)
+      if (waiting) {
+        waiting.push({ messages, resolve, reject })
+        return
+      }
+      const lane = [{ messages, resolve, reject }]
+      lanes.set(merchantId, lane)
+      void (async () => {
+        while (lane.length > 0) {
+          const group = lane.splice(0)
+          try {
+            await applyShare(merchantId, group.flatMap((g) => g.messages), signal)
+            for (const g of group) g.resolve()
+          } catch (err) {
+            for (const g of group) g.reject(err)
+          }
+        }
+        lanes.delete(merchantId)
+      })()
+    })
   }
 
   async function applyShare(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
@@ -106,7 +123,7 @@ export function createImporter(services: Services, options: ImporterOptions = {}
         groupId: `${config.kafka.groupPrefix}.import`,
         topics: [topic],
         fromBeginning: true,
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? config.kafka.partitions,
         handleBatch,
       })
       await consumer.start()

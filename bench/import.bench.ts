@@ -17,6 +17,7 @@
  *   npm run bench -- import            # N = 20,000, D = 30 s
  *   npm run bench -- import --short    # N = 5,000,  D = 10 s
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import jsforce from 'jsforce'
 import { StreamingExtension } from 'jsforce/lib/api/streaming.js'
@@ -101,6 +102,9 @@ log(`bare faye: ${N} events in ${fayeSeconds.toFixed(2)} s`)
 
 // Latency at a steady rate: RATE single-record updates per second, in ticks of 20 ms.
 phase = 'latency'
+// Everything shares one event loop (stand-ins, bridge, SQLite calls): its stalls are part of the tail.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 })
+loopDelay.enable()
 const ackedBefore = ackedCdc
 const perTick = Math.max(1, Math.round(RATE / 50))
 const ticks = D * 50
@@ -119,6 +123,7 @@ for (let tick = 0; tick < ticks; tick++) {
 const achievedRate = sent / ((performance.now() - latencyStarted) / 1000)
 await waitFor(() => ackedCdc - ackedBefore >= sent, 120_000, 'latency events acknowledged')
 phase = 'idle'
+loopDelay.disable()
 
 const pct = (xs: number[], p: number) => {
   const sorted = [...xs].sort((a, b) => a - b)
@@ -138,6 +143,8 @@ console.log(JSON.stringify({
   bridgeP99Ms: pct(bridgeMs, 99),
   endToEndP50Ms: pct(endToEndMs, 50),
   endToEndP99Ms: pct(endToEndMs, 99),
+  eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6),
+  eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e6),
   peakRssMb: Math.round(peakRss / 1024 / 1024),
 }))
 process.exit(0)

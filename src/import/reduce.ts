@@ -67,6 +67,8 @@ export function reduceRecord(recordId: string, messages: ChangeMessage[], wanted
 
   const setDeletion = (order: Order, value: boolean) => {
     if (deletion && compareOrder(order, deletion) <= 0) return
+    // "Not deleted" only needs writing over a known delete (most records never had one).
+    if (!value && deletion?.value !== true) return
     deletion = { ...order, value }
     changedDeletion = true
   }

@@ -173,13 +173,17 @@ export function createCdcEngine(services: Services, options: CdcEngineOptions = 
     void enqueue(merchantId, () => sync(merchantId, { stop: { health: { state: 'stopped', error: needsReauthError(`merchant ${merchantId} must connect Salesforce again`) }, reason: 'needs-reauth' }, report: true }))
   }
 
+  const listen = (how: 'on' | 'off') => {
+    events[how]('settings-changed', onSettings)
+    events[how]('connected', onConnected)
+    events[how]('disconnected', onDisconnected)
+    events[how]('needs-reauth', onNeedsReauth)
+  }
+
   const lifecycle = createComponent('cdc', {
     async start() {
       running = true
-      events.on('settings-changed', onSettings)
-      events.on('connected', onConnected)
-      events.on('disconnected', onDisconnected)
-      events.on('needs-reauth', onNeedsReauth)
+      listen('on')
       await sweep().catch((err: unknown) => logger.warn({ err }, 'CDC start: listing the merchants failed; the sweep tries again'))
       const controller = new AbortController()
       sweeper = { controller, done: sweepLoop(controller.signal) }
@@ -187,10 +191,7 @@ export function createCdcEngine(services: Services, options: CdcEngineOptions = 
     },
     async stop() {
       running = false
-      events.off('settings-changed', onSettings)
-      events.off('connected', onConnected)
-      events.off('disconnected', onDisconnected)
-      events.off('needs-reauth', onNeedsReauth)
+      listen('off')
       sweeper?.controller.abort()
       await sweeper?.done
       sweeper = undefined

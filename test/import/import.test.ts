@@ -152,6 +152,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Fine')
     await publish(stack, { recordIds: [odd], changeType: 'UPDATE', changedFields: ['Title', 'Cohort_Points__c'] }, { Title: 'Still fine', Cohort_Points__c: 'lots' })
     await user(stack, merchant.merchantId, 'odd@example.com', (u) => u.properties.title === 'Still fine', 'other fields applied')
+    // Cohort answers before the store commits the batch (with its errors): wait for the commit.
+    await waitFor(async () => (await stack.store.listErrors(merchant.merchantId)).data.some((e) => e.recordId === odd), 20_000, 'the error recorded')
     const errors = await stack.store.listErrors(merchant.merchantId)
     t.match(errors.data.find((e) => e.recordId === odd), { direction: 'import', code: 'invalid-value', message: /Cohort_Points__c → points \(number\)/ })
   })

@@ -20,9 +20,20 @@ export function importEngines(options: EngineOptions = {}): ComponentFactory[] {
   return [
     (services) => {
       const loads = createLoadRunner(services, options.loadPageSize === undefined ? {} : { pageSize: options.loadPageSize })
+      // A lost position (replay id outside retention) is repaired once the new subscription
+      // holds the stream position again; an overflow or wildcard event arrives on a live
+      // subscription, so its resync starts at once.
+      const afterSubscribe = new Map<string, string>()
       return createCdcEngine(services, {
-        onSubscribed: (ctx) => loads.run(ctx),
-        onResync: (ctx, reason) => void loads.run(ctx, { force: true, reason }),
+        onSubscribed: (ctx) => {
+          const reason = afterSubscribe.get(ctx.merchantId)
+          afterSubscribe.delete(ctx.merchantId)
+          return reason === undefined ? loads.run(ctx) : loads.run(ctx, { force: true, reason })
+        },
+        onResync: (ctx, reason) => {
+          if (reason.startsWith('replay id')) afterSubscribe.set(ctx.merchantId, reason)
+          else void loads.run(ctx, { force: true, reason })
+        },
       })
     },
     (services) => createImporter(services, options.importer),

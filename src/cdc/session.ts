@@ -168,13 +168,17 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     logger: log,
     metrics,
   }, { checkpoint: await store.getReplayId(merchantId, channel), maxQueued: tuning.maxQueued, batchMessages: tuning.batchMessages, replayPollMs: tuning.replayPollMs })
+  let subscribedOnce = false
   const flushing = pipeline.run(signal).catch((err: unknown) => {
     log.error({ err }, 'the CDC flush loop failed')
     loseLease()
   })
 
+  // Only the email and the mapped fields travel: the rest of a record (long text, other
+  // personal data) is not the bridge's business and could push a message past Kafka's limit.
+  const keep = [settings.import.emailField ?? '', ...settings.import.fields.map((f) => f.field)].filter((f) => f !== '')
   const onEvent = (data: unknown) => {
-    const result = fromEvent(data, { merchantId, orgId: connection.orgId, object, channel, receivedAt: Date.now() })
+    const result = fromEvent(data, { merchantId, orgId: connection.orgId, object, channel, receivedAt: Date.now(), keep })
     if (result.kind === 'changes') {
       pipeline.push({ replayId: result.replayId, receivedAt: Date.now(), messages: result.messages.map((m) => ({ key: changeKeyOf(merchantId, m.recordId), value: JSON.stringify(m) })) })
     } else if (result.kind === 'resync') {
@@ -195,7 +199,10 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
       url: credentials!.url,
       accessToken: credentials!.token,
       channel,
-      position: () => pipeline.checkpoint() ?? -1,
+      // No checkpoint yet: the first subscribe takes "new events only" (the load covers the
+      // past), but a later one (rehandshake, rebuild) must not skip what came meanwhile:
+      // everything retained is replayed, harmless under per-field order.
+      position: () => pipeline.checkpoint() ?? (subscribedOnce ? -2 : -1),
       onEvent: (data) => {
         if (gen === generation) onEvent(data)
       },
@@ -239,6 +246,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   async function handle(signal$: Signal): Promise<SessionEnd | null> {
     switch (signal$.kind) {
       case 'subscribed':
+        subscribedOnce = true
         if (signal$.channel !== channel) return null
         failures = 0
         await report('streaming', null, 'subscribed')

@@ -35,6 +35,8 @@ export interface EventContext {
   object: string
   channel: string
   receivedAt: number
+  /** Fields to keep (the email and the mapped fields); all when left out. */
+  keep?: string[]
 }
 
 export type FromEvent =
@@ -86,8 +88,13 @@ export function fromEvent(data: unknown, context: EventContext): FromEvent {
   if (header.recordIds.some((id) => id.endsWith('*') || id === OVERFLOW_RECORD_ID)) return { kind: 'resync', replayId, changeType: type.data, reason: `wildcard record ids (${header.recordIds.join(', ')})` }
   if (header.recordIds.length === 0) return { kind: 'invalid', replayId, reason: 'no record ids' }
 
-  const all = flattenFields(payload)
-  const changedFields = type.data === 'UPDATE' ? (header.changedFields ?? []).map(flatChanged) : []
+  let all = flattenFields(payload)
+  if (context.keep) {
+    const kept: Record<string, unknown> = {}
+    for (const name of context.keep) if (name in all) kept[name] = all[name]
+    all = kept
+  }
+  const changedFields = type.data === 'UPDATE' ? (header.changedFields ?? []).map(flatChanged).filter((f) => !context.keep || context.keep.includes(f)) : []
   let fields = all
   if (type.data === 'UPDATE') {
     // What changed is what changedFields lists, not what the payload carries (enriched fields).

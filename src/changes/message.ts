@@ -57,14 +57,18 @@ export const changeKeyOf = (merchantId: string, recordId: string) => `${merchant
 
 /**
  * The order of a change per record and field (contracts §8): by commit timestamp, then commit
- * number, then sequence number, as one (changedAt, sequence) pair the store compares. The
- * sequence packs commitNumber and sequenceNumber while that stays a safe integer; snapshots
- * have sequence 0, so a change event of the same millisecond is newer.
+ * number, then sequence number, as one (changedAt, sequence) pair the store compares.
+ * Salesforce's commit timestamps are whole seconds, so the commit number decides within one:
+ * the sequence packs it with the sequence number (`commitNumber × 100 + sequenceNumber`, safe up
+ * to commit numbers of 9 × 10^13; real ones are about 10^13), else the commit number alone.
+ * Snapshots have sequence 0, so a change event of the same second is newer.
  */
 export function orderOf(m: Pick<ChangeMessage, 'commitTimestamp' | 'commitNumber' | 'sequenceNumber'>): { changedAt: Date; sequence: number } {
-  const seq = Math.min(Math.max(0, Math.trunc(m.sequenceNumber)), 99_999)
-  const packed = Math.trunc(m.commitNumber) * 100_000 + seq
-  return { changedAt: new Date(m.commitTimestamp), sequence: Number.isSafeInteger(packed) && packed >= 0 ? packed : seq }
+  const commit = Math.max(0, Math.trunc(m.commitNumber))
+  const seq = Math.min(Math.max(0, Math.trunc(m.sequenceNumber)), 99)
+  const packed = commit * 100 + seq
+  const sequence = Number.isSafeInteger(packed) ? packed : Number.isSafeInteger(commit) ? commit : seq
+  return { changedAt: new Date(m.commitTimestamp), sequence }
 }
 
 /** Parse one Kafka value; a reason instead when it is not a change message. */

@@ -67,6 +67,10 @@ export function isOwnOrigin(changeOrigin: string, clientName: string): boolean {
   return false
 }
 
+// A read that fails for one of these reasons fails only the records that needed it (recorded,
+// retryable once the cause is fixed); any other failure is retried with the whole batch.
+const RECORD_LEVEL_READ_FAILURES = new Set(['salesforce.needs-reauth', 'salesforce.not-connected', 'salesforce.rejected', 'salesforce.limit-exceeded'])
+
 const bump = (counts: Record<string, number>, key: string, by = 1) => void (counts[key] = (counts[key] ?? 0) + by)
 
 export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, all: ChangeMessage[], options: { signal: AbortSignal }): Promise<ApplyOutcome> {
@@ -132,7 +136,7 @@ export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, 
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'internal'
       // An outage is retried with the batch; a connection that needs the merchant is recorded.
-      if (code !== 'salesforce.needs-reauth' && code !== 'salesforce.not-connected' && code !== 'salesforce.rejected') throw err
+      if (!RECORD_LEVEL_READ_FAILURES.has(code)) throw err
       for (const id of toFetch) {
         unreadable.add(id)
         fail(id, linkOf.get(id)?.userId ?? null, linkOf.get(id)?.email ?? null, code, `could not read ${object} ${id} from Salesforce: ${(err as Error).message}`)

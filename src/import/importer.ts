@@ -99,11 +99,17 @@ export function createImporter(services: Services, options: ImporterOptions = {}
         metrics.skipped('not-connected', messages.length)
         return
       }
-      const outcome = await applyMerchantChanges(deps, current, messages, { signal })
+      // Changes of another org (this merchant connected a different one since) are not its data.
+      const ofOrg = messages.filter((m) => m.orgId === connection.orgId)
+      if (ofOrg.length < messages.length) metrics.skipped('other-org', messages.length - ofOrg.length)
+      if (ofOrg.length === 0) return
+      const outcome = await applyMerchantChanges(deps, current, ofOrg, { signal })
       metrics.record(outcome)
       options.onApplied?.(merchantId, outcome)
     } catch (err) {
-      if (signal.aborted || isRetriable(err)) throw err
+      // Cohort refusing the service token is the service's fault, not the merchant's data:
+      // redelivered until fixed (every merchant waits, as they must).
+      if (signal.aborted || isRetriable(err) || (err instanceof AppError && err.code === 'cohort.unauthorized')) throw err
       // A permanent failure of this merchant's share must not stall the partition for others.
       const code = err instanceof AppError ? err.code : 'internal'
       const reason = (err as Error).message

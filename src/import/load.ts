@@ -57,13 +57,15 @@ export interface LoadRunner {
 
 export function createLoadRunner(services: Services, options: { pageSize?: number } = {}): LoadRunner {
   const { store, config, kafka, connections } = services
-  // Import turned on again: what changed while it was off is loaded again too, even when the
+  // Import turned on again, or the org connected again: what changed meanwhile is loaded again, even when the
   // settings are the ones of the last completed load. The flag is set before the restarted
   // stream subscribes (the notice reaches every listener before anyone awaits).
   const reenabled = new Set<string>()
   services.events.on('settings-changed', (merchantId, detail) => {
     if (detail.changes.includes('import.enabled')) reenabled.add(merchantId)
   })
+  // Connected again (same org): what was produced while disconnected was skipped, so load again.
+  services.events.on('connected', (merchantId) => void reenabled.add(merchantId))
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const pageSize = options.pageSize ?? LOAD_PAGE_SIZE
   const topic = config.kafka.topics.salesforceChanges
@@ -95,7 +97,8 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     const run = await claim(merchantId, signal)
     if (!run) return
     const previous = run.checkpoint as LoadCheckpoint | null
-    const resumable = previous?.key === key && previous.lastId !== null && (await store.getReplayId(merchantId, ctx.channel)) !== null
+    // A resync reads everything again; a load resumes only what it is sure to cover.
+    const resumable = !force && previous?.key === key && previous.lastId !== null && (await store.getReplayId(merchantId, ctx.channel)) !== null
     let lastId = resumable ? previous.lastId : null
     let processed = resumable ? Number((run.progress as { processed?: number } | null)?.processed ?? 0) : 0
     // Every update is also a sign of life, so the run is not taken over while it progresses.
@@ -103,12 +106,11 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
       await store.updateJobRun(run.id, patch, { owner })
       await store.heartbeatJobRun(run.id, owner)
     }
-    await update({ status: 'running', phase: 'count', startedAt: run.startedAt ?? new Date(), error: null, checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: null, reason } })
-    logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, lastId ? 'full load resumed' : 'full load started')
-
     const fields = [imp.emailField, ...imp.fields.map((f) => f.field)]
     const attempt = <T>(fn: () => Promise<T>) => retry(fn, { retries: 5, minDelayMs: 500, maxDelayMs: 15_000, signal })
     try {
+      await update({ status: 'running', phase: 'count', startedAt: run.startedAt ?? new Date(), error: null, checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: null, reason } })
+      logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, lastId ? 'full load resumed' : 'full load started')
       const conn = await connections.get(merchantId)
       const total = await attempt(() => countRecords(conn, imp.object!))
       await update({ phase: 'read', progress: { processed, total, reason } })
@@ -134,7 +136,30 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     }
   }
 
+  // One load per merchant at a time in this process: a resync replaces a running load (it
+  // reads everything anyway); a load asked for while one runs for a live stream waits for it.
+  const active = new Map<string, { controller: AbortController; signal: AbortSignal; done: Promise<void> }>()
+  async function run(ctx: LoadContext, force: boolean, reason: string): Promise<void> {
+    const current = active.get(ctx.merchantId)
+    if (current) {
+      if (!force && !current.signal.aborted) return current.done
+      current.controller.abort()
+      await current.done
+    }
+    const controller = new AbortController()
+    const signal = AbortSignal.any([ctx.signal, controller.signal])
+    // Never rejects: the hooks run in the background, and a failure is the run's state.
+    const done = load({ ...ctx, signal }, force, reason).catch((err: unknown) => {
+      if (!signal.aborted) services.logger.error({ err, merchantId: ctx.merchantId }, 'full load could not start')
+    })
+    active.set(ctx.merchantId, { controller, signal, done })
+    void done.finally(() => {
+      if (active.get(ctx.merchantId)?.done === done) active.delete(ctx.merchantId)
+    })
+    return done
+  }
+
   return {
-    run: (ctx, runOptions = {}) => load(ctx, runOptions.force ?? false, runOptions.reason ?? (runOptions.force ? 'resync' : 'settings')),
+    run: (ctx, runOptions = {}) => run(ctx, runOptions.force ?? false, runOptions.reason ?? (runOptions.force ? 'resync' : 'settings')),
   }
 }

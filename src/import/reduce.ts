@@ -78,6 +78,8 @@ export function reduceRecord(recordId: string, messages: ChangeMessage[], wanted
     switch (m.changeType) {
       case 'DELETE':
       case 'GAP_DELETE':
+        // A delete older than a known undelete (a redelivery) changes nothing.
+        if (deletion && compareOrder(order, deletion) <= 0 && deletion.value === false) continue
         setDeletion(order, true)
         deleted = true
         alive = false
@@ -90,6 +92,8 @@ export function reduceRecord(recordId: string, messages: ChangeMessage[], wanted
         break
       case 'CREATE':
       case 'UNDELETE':
+      case 'GAP_CREATE':
+      case 'GAP_UNDELETE':
         setDeletion(order, false)
         break
       case 'GAP_OVERFLOW':
@@ -115,8 +119,11 @@ export function reduceRecord(recordId: string, messages: ChangeMessage[], wanted
   for (const [field, pending] of fields) {
     const state = stored.get(field)
     if (!state) continue
-    const cmp = compareOrder(pending, state)
-    if (cmp < 0 || (cmp === 0 && !pending.reapply)) fields.delete(field)
+    // A load's snapshot carries the record as of its SystemModstamp (sequence 0): it applies
+    // again over a change of that same time (a field mapped to another property gets its
+    // value), never over a newer one.
+    const stale = pending.reapply ? pending.changedAt.getTime() < state.changedAt.getTime() : compareOrder(pending, state) <= 0
+    if (stale) fields.delete(field)
   }
 
   return { recordId, deleted, alive, needsFetch, fields, email, deletion: changedDeletion ? deletion : undefined, newest, messages }

@@ -50,7 +50,7 @@ export interface CdcStackOptions {
   beforeImport?: (cdc: Omit<CdcStack, 'waitForHealth'>) => Promise<void>
 }
 
-export const CONTACT_IMPORT = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: [{ field: 'Title' }] }
+export const CONTACT_IMPORT = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: [{ field: 'Title' }, { field: 'LastName' }] }
 
 export async function startCdcStack(t: Test, options: CdcStackOptions = {}): Promise<CdcStack> {
   const testKafka = await startTestClient(t)

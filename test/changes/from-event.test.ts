@@ -53,6 +53,12 @@ t.test('order: commit time, then commit number, then sequence; snapshots come fi
   const b = orderOf({ commitTimestamp: 1000, commitNumber: 11824400714, sequenceNumber: 1 })
   t.ok(a.sequence < b.sequence)
   t.ok(Number.isSafeInteger(a.sequence))
+  // Real commit numbers are about 10^13 and commit timestamps whole seconds: still ordered.
+  const real1 = orderOf({ commitTimestamp: 1717000000000, commitNumber: 10583584855437, sequenceNumber: 1 })
+  const real2 = orderOf({ commitTimestamp: 1717000000000, commitNumber: 10583584855438, sequenceNumber: 1 })
+  t.ok(Number.isSafeInteger(real2.sequence) && real1.sequence < real2.sequence, 'two commits in one second keep their order')
+  const within = orderOf({ commitTimestamp: 1717000000000, commitNumber: 10583584855437, sequenceNumber: 3 })
+  t.ok(real1.sequence < within.sequence && within.sequence < real2.sequence, 'the sequence number orders within a commit')
   const snap = fromRecord({ attributes: {}, Id: '003A', SystemModstamp: '2024-05-29T16:26:40.000+0000', Email: 'a@b.c' }, { merchantId: 'm', orgId: 'o', object: 'Contact', source: 'load', receivedAt: 5, loadId: 'r1' })
   t.match(snap, { changeType: 'SNAPSHOT', recordId: '003A', commitTimestamp: Date.parse('2024-05-29T16:26:40.000Z'), fields: { Email: 'a@b.c' }, loadId: 'r1' })
   t.equal(orderOf(snap).sequence, 0)

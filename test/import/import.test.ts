@@ -164,6 +164,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     const exp = await merchant.api('PUT', '/export', { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }] })
     t.equal(exp.status, 200)
     await streaming(merchant)
+    // The (empty) first load is over, so no snapshot read later races the events below.
+    await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
     const [id] = await contacts.create([{ LastName: 'E', Email: 'echo@example.com', Cohort_Points__c: 1 }])
     const u = await user(stack, merchant.merchantId, 'echo@example.com', (x) => x.properties.points === 1)
 

@@ -13,11 +13,13 @@ import { startStack, type Stack } from '../helpers/stack.ts'
 
 const FIELDS = [{ field: 'Title' }, { field: 'Cohort_Points__c', property: 'points' }]
 let commit = 1_800_000_000_000
+/** The org of the merchant set up last (changes of another org are skipped). */
+let orgId = ''
 
 function change(merchantId: string, recordId: string, over: Partial<ChangeMessage> = {}): ChangeMessage {
   commit += 1000
   return {
-    v: 1, source: 'cdc', merchantId, orgId: '00D', object: 'Contact', recordId, changeType: 'UPDATE', channel: '/data/ContactChangeEvent', replayId: 1,
+    v: 1, source: 'cdc', merchantId, orgId, object: 'Contact', recordId, changeType: 'UPDATE', channel: '/data/ContactChangeEvent', replayId: 1,
     commitTimestamp: commit, commitNumber: 1, sequenceNumber: 1, changeOrigin: '', commitUser: '005', transactionKey: 'tk', changedFields: [], fields: {}, receivedAt: Date.now(), ...over,
   }
 }
@@ -26,6 +28,7 @@ async function setup(t: Parameters<typeof startStack>[0]) {
   const stack = await startStack(t, { components: [(s) => createImporter(s)] })
   const merchant = await connectMerchant(stack)
   await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: FIELDS })
+  orgId = (await stack.store.getConnection(merchant.merchantId))!.orgId
   const send = (messages: Array<ChangeMessage | string>) => stack.services.kafka.produce(stack.topics.salesforceChanges, messages.map((m) => typeof m === 'string'
     ? { key: changeKeyOf(merchant.merchantId, 'bad'), value: m }
     : { key: changeKeyOf(m.merchantId, m.recordId), value: JSON.stringify(m) }))
@@ -98,4 +101,12 @@ t.test('duplicate emails: the most recently modified record is linked; an email 
   t.equal(list.length, 1, 'no user for the new email')
   t.equal(list[0]!.email.toLowerCase(), 'dup@example.com', 'the Cohort email is not changed')
   t.equal((await stack.store.findLinkByRecord(m, '003D1'))!.email, 'renamed@example.com')
+})
+
+t.test('changes of another org than the connected one are skipped', async (t) => {
+  const { stack, merchant, send, users } = await setup(t)
+  await send([{ ...change(merchant.merchantId, '003O1', { changeType: 'CREATE', fields: { Email: 'other-org@example.com' } }), orgId: '00DOTHERORG' }, change(merchant.merchantId, '003O2', { changeType: 'CREATE', fields: { Email: 'this-org@example.com' } })])
+  await waitFor(async () => (await users.byEmail('this-org@example.com')) !== undefined, 20_000, 'this org applied')
+  await waitFor(async () => /bridge_import_skipped_total\{reason="other-org"[^}]*\} 1/.test(await (await fetch(`${stack.url}/metrics`)).text()), 20_000, 'other org counted')
+  t.equal(await users.byEmail('other-org@example.com'), undefined)
 })

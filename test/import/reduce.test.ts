@@ -57,3 +57,20 @@ t.test('gap events ask for a read; own writes are flagged; the email is kept eve
   t.same(r.email, { value: 'x@y.z' })
   t.notOk(r.fields.has('Email'))
 })
+
+t.test('a redelivered delete older than the undelete changes nothing; gap creates count as alive', async (t) => {
+  const stored = new Map([[DELETED_FIELD, state(DELETED_FIELD, false, 3000)]])
+  const r = reduceRecord('003A', [msg({ changeType: 'DELETE', commitTimestamp: 2000 })], wanted, 'Email', stored, own)
+  t.notOk(r.deleted, 'not unlinked by a stale delete')
+  const deletedState = new Map([[DELETED_FIELD, state(DELETED_FIELD, true, 2000)]])
+  const gap = reduceRecord('003A', [msg({ changeType: 'GAP_UNDELETE', commitTimestamp: 3000 })], wanted, 'Email', deletedState, own)
+  t.ok(gap.alive && gap.needsFetch)
+  t.match(gap.deletion, { value: false })
+})
+
+t.test('a load snapshot reapplies over a change event of the same second (a remapped property), not over a newer one', async (t) => {
+  const stored = new Map([['Title', state('Title', 'B', 2000, 1058358485543701)]])
+  const snap = (at: number) => msg({ source: 'load', changeType: 'SNAPSHOT', commitTimestamp: at, commitNumber: 0, sequenceNumber: 0, fields: { Title: 'B' } })
+  t.equal(reduceRecord('003A', [snap(2000)], wanted, 'Email', stored, own).fields.get('Title')!.value, 'B')
+  t.equal(reduceRecord('003A', [snap(1000)], wanted, 'Email', stored, own).fields.size, 0)
+})

@@ -117,7 +117,11 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   const connection = await store.getConnection(merchantId)
   if (!connection || connection.state !== 'connected') return endOf(new AppError(connection?.state === 'needs-reauth' ? 'salesforce.needs-reauth' : 'salesforce.not-connected', `merchant ${merchantId} cannot stream`))!
   const channel = cdcChannelOf(object)
-  const ctx: StreamContext = { merchantId, settings, channel, lease, orgId: connection.orgId, signal }
+  // Aborted when this session ends, on its own too (needs-reauth): the flush loop and the
+  // hook stop then, not only when the stream is stopped from outside.
+  const ending = new AbortController()
+  const sessionSignal = AbortSignal.any([signal, ending.signal])
+  const ctx: StreamContext = { merchantId, settings, channel, lease, orgId: connection.orgId, signal: sessionSignal }
   const report = async (state: CdcState, error: CdcHealth['error'], reason: string) => {
     deps.setState(state)
     try {
@@ -169,7 +173,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     metrics,
   }, { checkpoint: await store.getReplayId(merchantId, channel), maxQueued: tuning.maxQueued, batchMessages: tuning.batchMessages, replayPollMs: tuning.replayPollMs })
   let subscribedOnce = false
-  const flushing = pipeline.run(signal).catch((err: unknown) => {
+  const flushing = pipeline.run(sessionSignal).catch((err: unknown) => {
     log.error({ err }, 'the CDC flush loop failed')
     loseLease()
   })
@@ -367,6 +371,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     clearTimeout(retryTimer)
     deps.setPoke(() => undefined)
     await drop()
+    ending.abort()
     await flushing
     await hook
   }

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import { loadConfig, type Config, type Env } from '../../src/config.ts'
+import { createKafkaClient } from '../../src/kafka/index.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 
 /** A name no other test uses: `prefix-<hex>`. */
@@ -69,6 +70,22 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
     })
   })
+}
+
+/**
+ * Delete a test's topics (best effort), so a broker that runs for many suites does not pile up
+ * thousands of partitions.
+ */
+export async function deleteTestTopics(topics: string[]): Promise<void> {
+  const kafka = createKafkaClient({ brokers: kafkaBrokers, clientId: randomName('test-cleanup'), topics: [], logger: createLogSink('fatal').logger })
+  try {
+    await kafka.start()
+    if (kafka.isConnected()) await kafka.deleteTopics(topics)
+  } catch {
+    // A leftover topic costs nothing but space; the test's result does not depend on it.
+  } finally {
+    await kafka.stop().catch(() => undefined)
+  }
 }
 
 /** Drop a test's PostgreSQL schema and everything in it. */

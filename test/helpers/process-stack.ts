@@ -19,7 +19,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { mintDashboardToken } from '../../sandbox/dashboard/token.ts'
 import type { Env } from '../../src/config.ts'
-import { dropSchema, freePort, kafkaBrokers, postgresUrl, randomName } from './index.ts'
+import { deleteTestTopics, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName } from './index.ts'
 import { callJson, DASHBOARD_ORIGIN, DASHBOARD_SECRET, kafkaEnvOf, kafkaNamesFor, type StackTopics } from './stack.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -277,6 +277,7 @@ export async function startProcessStack(t: Test, options: ProcessStackOptions = 
   // Registered before the first start: a service that never gets ready is killed too.
   t.teardown(async () => {
     if (service) await terminate(service)
+    await deleteTestTopics(Object.values(names.topics))
   })
   await startService()
 

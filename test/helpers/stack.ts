@@ -17,7 +17,7 @@ import { buildApp } from '../../src/app.ts'
 import type { Config, Env } from '../../src/config.ts'
 import { createServices, type ComponentFactory, type Services } from '../../src/services.ts'
 import type { Store } from '../../src/store/index.ts'
-import { createLogSink, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, type LogSink } from './index.ts'
+import { createLogSink, deleteTestTopics, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, type LogSink } from './index.ts'
 
 export { freePort } from './index.ts'
 
@@ -157,6 +157,7 @@ export async function startStack(t: Test, options: StackOptions = {}): Promise<S
   t.teardown(async () => {
     await app.close()
     if (schema) await dropSchema(schema)
+    await deleteTestTopics(Object.values(names.topics))
   })
 
   const url = `http://127.0.0.1:${port}`

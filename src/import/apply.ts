@@ -17,7 +17,7 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { selectByIds, type SalesforceConnections } from '../salesforce/index.ts'
 import type { Settings } from '../settings/index.ts'
-import type { BatchError, BatchFieldState, BatchLink, BatchTrace, FieldState, Store } from '../store/index.ts'
+import { normalizeEmail, type BatchError, type BatchFieldState, type BatchLink, type BatchTrace, type FieldState, type Store } from '../store/index.ts'
 import { convertValue, sameValue } from './convert.ts'
 import { compareOrder, DELETED_FIELD, reduceRecord, type Order, type ReducedRecord } from './reduce.ts'
 import { checkEmail, type UserDirectory } from './resolve.ts'
@@ -35,7 +35,6 @@ export interface ApplyDeps {
 export interface ApplyOutcome {
   created: number
   updated: number
-  linked: number
   unlinked: number
   /** Fields not imported because they were the bridge's own export coming back. */
   echoes: number
@@ -78,7 +77,7 @@ export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, 
   const { signal } = options
   const merchantId = settings.merchantId
   const imp = settings.import
-  const outcome: ApplyOutcome = { created: 0, updated: 0, linked: 0, unlinked: 0, echoes: 0, skipped: {}, errors: 0, applied: [] }
+  const outcome: ApplyOutcome = { created: 0, updated: 0, unlinked: 0, echoes: 0, skipped: {}, errors: 0, applied: [] }
   const object = imp.object!
   const emailField = imp.emailField!
   const mapping = new Map(imp.fields.map((f) => [f.field, f]))
@@ -172,7 +171,7 @@ export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, 
       continue
     }
     const email = checked.ok ? { email: checked.email, normalized: checked.normalized } : null
-    const emailChanged = link !== undefined && email !== null && (link.email ?? '').trim().toLowerCase() !== email.normalized
+    const emailChanged = link !== undefined && email !== null && normalizeEmail(link.email) !== email.normalized
     targets.push({ record: r, email, userId: link?.userId ?? null, link: !link || emailChanged, properties: {}, fields: [] })
   }
 
@@ -241,7 +240,6 @@ export async function applyMerchantChanges(deps: ApplyDeps, settings: Settings, 
     ...(done.length > 0 || unlinks.length > 0 ? { importedAt: new Date() } : {}),
   })
   outcome.unlinked += result.unlinked.length
-  outcome.linked += result.links.filter((l) => l.previousUserId === null).length
   // A user linked to one record only: the record it leaves is a duplicate of the same email.
   for (const l of result.links) {
     if (l.displacedRecordId) await store.recordError({ merchantId, direction: 'import', recordId: l.displacedRecordId, userId: l.userId, code: 'duplicate-email', message: `record ${l.recordId} has the same email and was modified more recently; it is the one linked`, payload: { object, recordId: l.displacedRecordId } })
@@ -292,11 +290,11 @@ async function resolveUsers(deps: ApplyDeps, merchantId: string, targets: Target
   }
   const emails = [...byEmail.keys()]
   const linked = await deps.store.findLinksByEmails(merchantId, emails)
-  const others = linked.filter((l) => byEmail.get(l.email!.trim().toLowerCase())?.record.recordId !== l.recordId)
+  const others = linked.filter((l) => byEmail.get(normalizeEmail(l.email) ?? '')?.record.recordId !== l.recordId)
   if (others.length > 0) {
     const newestStored = await newestStoredOrders(deps.store, merchantId, others.map((l) => l.recordId))
     for (const l of others) {
-      const t = byEmail.get(l.email!.trim().toLowerCase())
+      const t = byEmail.get(normalizeEmail(l.email) ?? '')
       if (!t) continue
       const theirs = newestStored.get(l.recordId) ?? { changedAt: l.updatedAt, sequence: 0 }
       if (compareOrder(newestOf(t), theirs) > 0) {

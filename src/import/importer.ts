@@ -23,11 +23,7 @@ export interface ImporterOptions {
   onApplied?: (merchantId: string, outcome: ApplyOutcome) => void
 }
 
-export interface Importer extends Component {
-  consumer(): KafkaConsumer | undefined
-}
-
-export function createImporter(services: Services, options: ImporterOptions = {}): Importer {
+export function createImporter(services: Services, options: ImporterOptions = {}): Component {
   const { config, store, kafka, settings } = services
   const logger = services.logger.child({ component: 'importer' })
   const metrics = createImportMetrics(services.metrics)
@@ -138,5 +134,5 @@ export function createImporter(services: Services, options: ImporterOptions = {}
       await consumer?.stop()
     },
   })
-  return { ...lifecycle, consumer: () => consumer }
+  return lifecycle
 }

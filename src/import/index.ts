@@ -1,5 +1,5 @@
 export { createImporter } from './importer.ts'
-export type { Importer, ImporterOptions } from './importer.ts'
+export type { ImporterOptions } from './importer.ts'
 export type { ApplyOutcome } from './apply.ts'
 export { createLoadRunner, LOAD_KIND } from './load.ts'
 export type { LoadContext, LoadRunner } from './load.ts'

@@ -18,7 +18,7 @@ import { checkEmail } from './resolve.ts'
 
 const UserCreated = z.looseObject({ type: z.literal('user.created'), merchantId: z.string().min(1), userId: z.string().min(1), email: z.string(), source: z.string().optional() })
 
-export function createNewUserImporter(services: Services): Component & { consumer(): KafkaConsumer | undefined } {
+export function createNewUserImporter(services: Services): Component {
   const { config, kafka, settings, store } = services
   const logger = services.logger.child({ component: 'import-users' })
   let consumer: KafkaConsumer | undefined
@@ -75,5 +75,5 @@ export function createNewUserImporter(services: Services): Component & { consume
       await consumer?.stop()
     },
   })
-  return { ...lifecycle, consumer: () => consumer }
+  return lifecycle
 }

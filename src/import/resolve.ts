@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { CallOptions, CohortClient } from '../cohort/index.ts'
+import { normalizeEmail } from '../store/index.ts'
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
@@ -11,7 +12,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 export function checkEmail(value: unknown): { ok: true; email: string; normalized: string } | { ok: false; reason: 'missing-email' | 'invalid-email' } {
   if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) return { ok: false, reason: 'missing-email' }
   if (typeof value !== 'string' || value.length > 254 || !EMAIL.test(value.trim())) return { ok: false, reason: 'invalid-email' }
-  return { ok: true, email: value.trim(), normalized: value.trim().toLowerCase() }
+  return { ok: true, email: value.trim(), normalized: normalizeEmail(value)! }
 }
 
 export interface UserDirectory {
@@ -35,7 +36,7 @@ export function createUserDirectory(cohort: CohortClient, options: { max?: numbe
       }
       if (missing.length > 0) {
         for (const user of await cohort.lookupUsers(merchantId, missing, callOptions)) {
-          const email = user.email.trim().toLowerCase()
+          const email = normalizeEmail(user.email)!
           found.set(email, user.id)
           cache.set(keyOf(merchantId, email), user.id)
         }

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { syncEngines } from '../../src/engines.ts'
+import { LOAD_KIND } from '../../src/import/index.ts'
 import { waitFor } from '../helpers/index.ts'
 import { cohortUsers, connectMerchant, salesforceRecords } from '../helpers/merchant.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
@@ -231,7 +232,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await streaming(merchant)
     const [id] = await contacts.create([{ LastName: 'Off', Email: 'off@example.com', Title: 'before' }])
     await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'before')
-    const firstLoad = (await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id
+    const firstLoad = (await stack.store.getLatestJobRun(merchant.merchantId, LOAD_KIND))!.id
 
     await merchant.saveImport({ ...body, enabled: false })
     await waitFor(async () => (await merchant.health()).cdc === 'stopped', 10_000, 'stopped')
@@ -239,6 +240,6 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await merchant.saveImport(body)
     await user(stack, merchant.merchantId, 'off@example.com', (u) => u.properties.title === 'while off', 'the change made while off')
     await waitFor(async () => (await merchant.health()).load.state === 'completed', 20_000, 'load completed')
-    t.not((await stack.store.getLatestJobRun(merchant.merchantId, 'import-load'))!.id, firstLoad, 'turning import on again loads again')
+    t.not((await stack.store.getLatestJobRun(merchant.merchantId, LOAD_KIND))!.id, firstLoad, 'turning import on again loads again')
   })
 }

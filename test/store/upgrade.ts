@@ -8,10 +8,12 @@
  */
 import type { Test } from 'tap'
 import type { Store } from '../../src/store/index.ts'
+import { loadMigrations } from '../../src/store/shared/migrations.ts'
 
 export async function checkUpgrade(t: Test, store: Store): Promise<void> {
   const result = await store.migrate()
-  t.same(result, { applied: [2, 3], current: 3 }, 'only 002 and 003 are applied')
+  const versions = (await loadMigrations(store.backend)).map((m) => m.version)
+  t.same(result, { applied: versions.filter((v) => v > 1), current: versions.at(-1) }, 'every migration after 001 is applied')
   t.same((await store.findLinksByUsers('m-up', ['u1'])).map((l) => l.recordId), ['r2'], 'of a user\'s two links the newest stays')
   t.equal(await store.findLinkByRecord('m-up', 'r1'), null)
   t.same((await store.findLinksByEmails('m-up', ['ada@example.com'])).map((l) => l.recordId), ['r3'], 'stored emails are normalized')

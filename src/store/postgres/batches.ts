@@ -6,6 +6,7 @@ import { forMerchant, prepareBatch } from '../shared/batches.ts'
 import type { BatchStore, RecordError } from '../types/index.ts'
 import type { PostgresContext, Queryable } from './db.ts'
 import { writeError, writeResolutions } from './errors.ts'
+import { noteExport } from './export-state.ts'
 import { writeExportVersions } from './export-versions.ts'
 import { writeFieldStates } from './field-states.ts'
 import { moveHealthForward } from './health.ts'
@@ -45,6 +46,7 @@ export function postgresBatches(ctx: PostgresContext): BatchStore {
       return ctx.transaction(async (client) => {
         const common = await writeCommon(client, batch.merchantId, parts)
         const exportVersions = await writeExportVersions(client, batch.merchantId, versions)
+        if (batch.exportedAt) await noteExport(client, batch.merchantId, batch.exportedAt)
         await writeTraces(client, parts.traces)
         return { ...common, exportVersions }
       })

@@ -10,6 +10,7 @@ import { postgresCheckpoints } from './checkpoints.ts'
 import { postgresConnections } from './connections.ts'
 import { mapPgError, openPostgres, type PostgresContext, type PostgresStoreOptions } from './db.ts'
 import { postgresErrors } from './errors.ts'
+import { postgresExportState } from './export-state.ts'
 import { postgresExportVersions } from './export-versions.ts'
 import { postgresFieldStates } from './field-states.ts'
 import { postgresHealth } from './health.ts'
@@ -99,6 +100,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     ...postgresLinks(ctx),
     ...postgresFieldStates(ctx),
     ...postgresExportVersions(ctx),
+    ...postgresExportState(ctx),
     ...postgresErrors(ctx),
     ...postgresRuns(ctx),
     ...postgresLeases(ctx),

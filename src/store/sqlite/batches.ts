@@ -3,6 +3,7 @@ import { forMerchant, prepareBatch } from '../shared/batches.ts'
 import type { BatchStore } from '../types/index.ts'
 import type { SqliteContext } from './db.ts'
 import { writeError, writeResolutions } from './errors.ts'
+import { noteExport } from './export-state.ts'
 import { writeExportVersions } from './export-versions.ts'
 import { writeFieldStates } from './field-states.ts'
 import { moveHealthForward } from './health.ts'
@@ -40,6 +41,7 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
       return ctx.transaction(() => {
         const common = writeCommon(batch.merchantId, parts)
         const exportVersions = writeExportVersions(ctx, batch.merchantId, versions)
+        if (batch.exportedAt) noteExport(ctx, batch.merchantId, batch.exportedAt)
         writeTraces(ctx, parts.traces)
         return { ...common, exportVersions }
       })

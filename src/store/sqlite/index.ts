@@ -9,6 +9,7 @@ import { sqliteCheckpoints } from './checkpoints.ts'
 import { sqliteConnections } from './connections.ts'
 import { mapSqliteError, openSqlite, type SqliteContext, type SqliteStoreOptions } from './db.ts'
 import { sqliteErrors } from './errors.ts'
+import { sqliteExportState } from './export-state.ts'
 import { sqliteExportVersions } from './export-versions.ts'
 import { sqliteFieldStates } from './field-states.ts'
 import { sqliteHealth } from './health.ts'
@@ -74,6 +75,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ...sqliteLinks(ctx),
     ...sqliteFieldStates(ctx),
     ...sqliteExportVersions(ctx),
+    ...sqliteExportState(ctx),
     ...sqliteErrors(ctx),
     ...sqliteRuns(ctx),
     ...sqliteLeases(ctx),

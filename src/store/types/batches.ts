@@ -42,6 +42,8 @@ export interface ImportBatch extends BatchCommon {
 export interface ExportBatch extends BatchCommon {
   /** Written per (user, property) only when the version is higher. */
   exportVersions?: NewExportVersion[]
+  /** When given, the merchant's `lastExportAt` moves forward to it in the same transaction. */
+  exportedAt?: Date
 }
 
 export interface BatchResult {

@@ -9,6 +9,7 @@ import type { BatchStore } from './batches.ts'
 import type { CheckpointStore } from './checkpoints.ts'
 import type { ConnectionStore, OAuthStateStore } from './connections.ts'
 import type { ErrorStore } from './errors.ts'
+import type { ExportStateStore } from './export-state.ts'
 import type { ExportVersionStore } from './export-versions.ts'
 import type { FieldStateStore } from './field-states.ts'
 import type { HealthStore } from './health.ts'
@@ -27,6 +28,7 @@ export type * from './batches.ts'
 export type * from './checkpoints.ts'
 export type * from './connections.ts'
 export type * from './errors.ts'
+export type * from './export-state.ts'
 export type * from './export-versions.ts'
 export type * from './field-states.ts'
 export type * from './health.ts'
@@ -48,6 +50,7 @@ export interface Store
     LinkStore,
     FieldStateStore,
     ExportVersionStore,
+    ExportStateStore,
     ErrorStore,
     RunStore,
     LeaseStore,

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { registerWebhookRoutes } from './cohort-events/index.ts'
 import { startAll, stopAll, type Component } from './component.ts'
 import { createDashboardAuth, registerErrorHandling, registerHealthRoutes, registerMetricsRoute, registerOpenApi, type ReadinessCheck } from './http/index.ts'
 import { registerOAuthRoutes } from './oauth/index.ts'
@@ -75,6 +76,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const auth = createDashboardAuth(config.dashboard.jwtSecret)
   registerOAuthRoutes(app, { ...services, auth })
   registerSettingsRoutes(app, { ...services, auth })
+  registerWebhookRoutes(app, services)
   registerHealthRoutes(app, readinessChecks(services))
   if (config.metricsPort === null) registerMetricsRoute(app, metrics)
 

@@ -12,5 +12,10 @@ export function postgresWebhooks({ pool }: PostgresContext): WebhookStore {
         [id, expiresAt])
       return (result.rowCount ?? 0) > 0
     },
+
+    async hasWebhookId(id) {
+      const result = await pool.query('SELECT 1 FROM webhook_ids WHERE id = $1 AND expires_at > clock_timestamp()', [id])
+      return (result.rowCount ?? 0) > 0
+    },
   }
 }

@@ -11,5 +11,9 @@ export function sqliteWebhooks({ sql }: SqliteContext): WebhookStore {
         RETURNING id`
       return row !== undefined
     },
+
+    async hasWebhookId(id) {
+      return sql.get`SELECT 1 AS seen FROM webhook_ids WHERE id = ${id} AND expires_at > ${Date.now()}` !== undefined
+    },
   }
 }

@@ -7,4 +7,6 @@ export interface WebhookStore {
    * of two concurrent calls with one id, one gets true.
    */
   rememberWebhookId(id: string, expiresAt: Date): Promise<boolean>
+  /** True when the id is remembered and unexpired (a read: the ingress checks before it publishes). */
+  hasWebhookId(id: string): Promise<boolean>
 }

@@ -1,0 +1,32 @@
+/**
+ * The Cohort user event of `cohort.user-events` (contracts §3), as one zod schema: what the
+ * webhook ingress accepts and what the export consumer reads. Unknown keys are kept (Cohort
+ * may add some); a message that breaks this schema is a 400 at the webhook and a dead letter
+ * on the topic.
+ */
+import { z } from 'zod'
+import { PropertyValue } from '../cohort/index.ts'
+
+export const CohortEventType = z.enum(['user.created', 'user.properties.updated', 'user.deleted'])
+export type CohortEventType = z.infer<typeof CohortEventType>
+
+export const CohortUserEvent = z.looseObject({
+  id: z.string().min(1).max(256),
+  type: CohortEventType,
+  merchantId: z.string().min(1).max(128),
+  userId: z.string().min(1).max(256),
+  email: z.string().max(320),
+  occurredAt: z.iso.datetime({ offset: true }),
+  /** Grows with every change of the user; per property, only a higher one applies. */
+  version: z.number().int().nonnegative(),
+  /** Only the properties that changed; `null` clears. `user.deleted` may leave it out. */
+  properties: z.record(z.string(), PropertyValue).default({}),
+  /** Where the change came from; `salesforce` marks the bridge's own writes coming back. */
+  source: z.string().min(1),
+})
+export type CohortUserEvent = z.infer<typeof CohortUserEvent>
+
+/** The topic key of an event: one user's events stay in order. */
+export function cohortEventKeyOf(event: Pick<CohortUserEvent, 'merchantId' | 'userId'>): string {
+  return `${event.merchantId}:${event.userId}`
+}

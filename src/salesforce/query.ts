@@ -55,10 +55,10 @@ export function selectList(fields: string[]): string {
   return [...names.values()].join(', ')
 }
 
-/** Every record of a query, following `nextRecordsUrl`. */
-export async function queryRecords(conn: Connection, soql: string, what: string): Promise<SalesforceRecord[]> {
+/** Every record of a query, following `nextRecordsUrl` (`queryAll`: deleted records too). */
+export async function queryRecords(conn: Connection, soql: string, what: string, options: { queryAll?: boolean } = {}): Promise<SalesforceRecord[]> {
   try {
-    const first = conn.query<SalesforceRecord>(soql, { autoFetch: false }) as PromiseLike<QueryResult<SalesforceRecord>>
+    const first = conn.query<SalesforceRecord>(soql, { autoFetch: false, scanAll: options.queryAll ?? false }) as PromiseLike<QueryResult<SalesforceRecord>>
     let result = await withSalesforceDeadline(Promise.resolve(first), what)
     const records = [...result.records]
     while (!result.done && result.nextRecordsUrl) {
@@ -71,10 +71,22 @@ export async function queryRecords(conn: Connection, soql: string, what: string)
   }
 }
 
-/** How many records the object has (`SELECT COUNT()`). */
-export async function countRecords(conn: Connection, object: string): Promise<number> {
+/** A read's filter: a SOQL condition the bridge built (never user input), and `queryAll` for deleted records too. */
+export interface ReadFilter {
+  where?: string | undefined
+  queryAll?: boolean | undefined
+}
+
+/** ` WHERE …` of the filter and the keyset condition, or ''. */
+export function whereClause(where: string | undefined, afterId: string | null | undefined): string {
+  const parts = [where ? `(${where})` : null, afterId ? `Id > ${soqlString(afterId)}` : null].filter((p) => p !== null)
+  return parts.length === 0 ? '' : ` WHERE ${parts.join(' AND ')}`
+}
+
+/** How many records the object has (`SELECT COUNT()`), or match the filter. */
+export async function countRecords(conn: Connection, object: string, filter: ReadFilter = {}): Promise<number> {
   try {
-    const query = conn.query(`SELECT COUNT() FROM ${apiName(object)}`) as PromiseLike<QueryResult<Record<string, unknown>>>
+    const query = conn.query(`SELECT COUNT() FROM ${apiName(object)}${whereClause(filter.where, null)}`, { scanAll: filter.queryAll ?? false }) as PromiseLike<QueryResult<Record<string, unknown>>>
     const result = await withSalesforceDeadline(Promise.resolve(query), `count ${object}`)
     return result.totalSize
   } catch (err) {
@@ -101,7 +113,6 @@ export async function selectByEmails(conn: Connection, object: string, emailFiel
 }
 
 /** One keyset page of an object in Id order, after `afterId` (resumable, no OFFSET). */
-export async function selectPage(conn: Connection, object: string, fields: string[], afterId: string | null, limit: number): Promise<SalesforceRecord[]> {
-  const where = afterId === null ? '' : ` WHERE Id > ${soqlString(afterId)}`
-  return queryRecords(conn, `SELECT ${selectList(fields)} FROM ${apiName(object)}${where} ORDER BY Id ASC LIMIT ${Math.trunc(limit)}`, `load ${object}`)
+export async function selectPage(conn: Connection, object: string, fields: string[], afterId: string | null, limit: number, filter: ReadFilter = {}): Promise<SalesforceRecord[]> {
+  return queryRecords(conn, `SELECT ${selectList(fields)} FROM ${apiName(object)}${whereClause(filter.where, afterId)} ORDER BY Id ASC LIMIT ${Math.trunc(limit)}`, `load ${object}`, { queryAll: filter.queryAll ?? false })
 }

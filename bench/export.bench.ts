@@ -1,0 +1,179 @@
+/**
+ * Export: Cohort user events from Kafka to Salesforce, side by side in one run. Stand-ins,
+ * bridge (SQLite store) and the benchmark share one process; the broker is the project's own
+ * (npm run kafka -- start). One merchant, U Cohort users, each with a Contact of the same email
+ * in the Salesforce stand-in; N `user.properties.updated` events, N / U per user in version
+ * order (round robin over the users, so a user's changes are spread over the whole stream),
+ * each setting `points` (→ `Cohort_Points__c`), every fifth also `tier` (→ `Loyalty_Tier__c`).
+ * The events are built before the clock starts and produced through the project's producer
+ * (`kafka.produce` of 500, 20 calls in flight) as fast as Kafka takes them.
+ *
+ * - bare: a bare kafkajs consumer (own group, `eachBatch`, counts the messages and does nothing
+ *   else) joined on an empty topic; the events are then produced to it. From the first event
+ *   produced to the last one read.
+ * - naive: the simplest exporter one would write (in this file only): a kafkajs `eachMessage`
+ *   consumer (default settings) that sends one REST `PATCH /sobjects/Contact/{id}` per event,
+ *   awaited, with the record id handed to it up front (no lookups at all). It reads the bare
+ *   run's topic. Capped at `--naive-seconds` (default 30 s; the short run is not capped); its
+ *   time and calls for all N are extrapolated from its rate: it makes one call per event.
+ *
+ *   npm run bench -- export            # N = 200,000, U = 10,000
+ *   npm run bench -- export --short    # N = 20,000,  U = 1,000
+ *
+ * For experiments: --events N, --users U, --naive-seconds S.
+ */
+import { parseArgs } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
+import type { Test } from 'tap'
+import { kafkaBrokers, randomName } from '../test/helpers/index.ts'
+import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
+import { startStack } from '../test/helpers/stack.ts'
+
+const { values } = parseArgs({ options: { short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' } } })
+const N = Number(values.events ?? (values.short ? 20_000 : 200_000))
+const U = Number(values.users ?? (values.short ? 1_000 : 10_000))
+const NAIVE_SECONDS = Number(values['naive-seconds'] ?? (values.short ? Number.POSITIVE_INFINITY : 30))
+const PER_CALL = 500
+const IN_FLIGHT = 20
+const TIERS = ['Bronze', 'Silver', 'Gold', 'Platinum']
+const log = (line: string) => process.stderr.write(`${line}\n`)
+const round2 = (x: number) => Number(x.toFixed(2))
+
+const teardowns: Array<() => unknown> = []
+const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unknown as Test
+
+const stack = await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: [] })
+const { kafka } = stack.services
+const merchant = await connectMerchant(stack)
+const { merchantId } = merchant
+
+// Cohort: the mapped properties, then U users (no events: the benchmark makes its own).
+const cohortApi = (path: string, body: unknown) => fetch(`${stack.cohort.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sandbox-cohort-token' }, body: JSON.stringify(body) })
+for (const property of [{ key: 'points', name: 'Points', type: 'number' }, { key: 'tier', name: 'Tier', type: 'text' }]) {
+  const res = await cohortApi(`/internal/merchants/${merchantId}/user-properties`, property)
+  if (res.status !== 201) throw new Error(`creating the property ${property.key}: ${res.status} ${await res.text()}`)
+}
+const emails = Array.from({ length: U }, (_, i) => `export${i}@example.com`)
+const seeded = await cohortApi(`/__sandbox/merchants/${merchantId}/users`, { users: emails.map((email) => ({ email, properties: { points: 0, tier: 'Bronze' } })), events: false })
+const userIds = ((await seeded.json()) as { ids: string[] }).ids
+if (userIds.length !== U) throw new Error(`seeded ${userIds.length} Cohort users, not ${U}`)
+const contactIds = await salesforceRecords(stack, 'Contact').create(emails.map((Email, i) => ({ LastName: `Export ${i}`, Email, Cohort_Points__c: 0, Loyalty_Tier__c: 'Bronze' })), false)
+const recordOf = new Map(userIds.map((id, i) => [id, contactIds[i]!]))
+log(`export: ${N.toLocaleString('en-US')} events over ${U.toLocaleString('en-US')} users; seeded`)
+
+// The events, in production order: round j gives every user its j-th change.
+const perUser = Math.ceil(N / U)
+const occurredAt = new Date().toISOString()
+const valueOf = (user: number, round: number) => user * 1000 + round
+const events: { key: string; value: string }[] = []
+for (let round = 1; round <= perUser && events.length < N; round++) {
+  for (let user = 0; user < U && events.length < N; user++) {
+    const properties: Record<string, unknown> = { points: valueOf(user, round) }
+    if (round % 5 === 0) properties.tier = TIERS[(user + round) % TIERS.length]
+    const userId = userIds[user]!
+    const event = { id: `evt_${user}_${round}`, type: 'user.properties.updated', merchantId, userId, email: emails[user], occurredAt, version: round + 1, properties, source: 'dashboard' }
+    events.push({ key: `${merchantId}:${userId}`, value: JSON.stringify(event) })
+  }
+}
+
+async function produceAll(topic: string): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < events.length) {
+      const chunk = events.slice(next, next + PER_CALL)
+      next += PER_CALL
+      await kafka.produce(topic, chunk)
+    }
+  }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+}
+
+const bareKafka = new Kafka({ clientId: 'bench-export-bare', brokers: kafkaBrokers, logLevel: logLevel.NOTHING })
+const partitions = stack.config.kafka.partitions
+const benchTopic = randomName('bench.export')
+await kafka.ensureTopics([{ topic: benchTopic, numPartitions: partitions }])
+teardowns.unshift(() => kafka.deleteTopics([benchTopic]).catch(() => undefined))
+
+// (a) The bare consumer, joined before the first event is produced.
+const bare = await (async () => {
+  const consumer = bareKafka.consumer({ groupId: randomName('bench.export-bare') })
+  await consumer.connect()
+  await consumer.subscribe({ topic: benchTopic, fromBeginning: true })
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
+  let read = 0
+  let lastReadAt = 0
+  let done: () => void = () => undefined
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      read += batch.messages.length
+      lastReadAt = performance.now()
+      if (read >= N) done()
+    },
+  })
+  await joined
+  globalThis.gc?.()
+  const started = performance.now()
+  await produceAll(benchTopic)
+  const producedSeconds = (performance.now() - started) / 1000
+  await finished
+  await consumer.disconnect()
+  const seconds = (lastReadAt - started) / 1000
+  log(`bare consumer: ${N} events in ${seconds.toFixed(2)} s (produced in ${producedSeconds.toFixed(2)} s)`)
+  return { seconds: round2(seconds), producedSeconds: round2(producedSeconds), eventsPerSecond: Math.round(N / seconds), produceEventsPerSecond: Math.round(N / producedSeconds) }
+})()
+
+// (b) The naive exporter: one PATCH per event, awaited, as its consumer delivers them.
+const naive = await (async () => {
+  const connection = await stack.services.connections.get(merchantId)
+  const base = `${connection.instanceUrl}/services/data/v${stack.config.salesforce.apiVersion}/sobjects/Contact`
+  const headers = { authorization: `Bearer ${connection.accessToken}`, 'content-type': 'application/json' }
+  const consumer = bareKafka.consumer({ groupId: randomName('bench.export-naive') })
+  await consumer.connect()
+  await consumer.subscribe({ topic: benchTopic, fromBeginning: true })
+  let written = 0
+  let failed = 0
+  let started = 0
+  let stopping = false
+  let done: () => void = () => undefined
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (stopping) return
+      if (started === 0) started = performance.now()
+      const event = JSON.parse(String(message.value)) as { userId: string; properties: { points: number; tier?: string } }
+      const fields: Record<string, unknown> = { Cohort_Points__c: event.properties.points }
+      if (event.properties.tier !== undefined) fields.Loyalty_Tier__c = event.properties.tier
+      const res = await fetch(`${base}/${recordOf.get(event.userId)}`, { method: 'PATCH', headers, body: JSON.stringify(fields) })
+      await res.arrayBuffer()
+      if (res.status === 204) written++
+      else failed++
+      if (written + failed >= N || performance.now() - started >= NAIVE_SECONDS * 1000) {
+        stopping = true
+        done()
+      }
+    },
+  })
+  await finished
+  const seconds = (performance.now() - started) / 1000
+  await consumer.disconnect()
+  const processed = written + failed
+  const eventsPerSecond = processed / seconds
+  const capped = processed < N
+  log(`naive exporter: ${processed} events in ${seconds.toFixed(2)} s (${failed} failed)${capped ? `, capped; all ${N} would take ${(N / eventsPerSecond).toFixed(0)} s` : ''}`)
+  return { events: processed, seconds: round2(seconds), capped, failed, eventsPerSecond: Math.round(eventsPerSecond), writeCalls: processed, writeCallsForAll: N, secondsForAll: Math.round(N / eventsPerSecond) }
+})()
+
+for (const fn of teardowns) await fn()
+
+console.log(JSON.stringify({
+  bench: 'export',
+  events: N,
+  users: U,
+  partitions,
+  bare,
+  naive,
+  naiveToBare: Number((naive.eventsPerSecond / bare.eventsPerSecond).toFixed(3)),
+  rssMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
+}))
+process.exit(0)

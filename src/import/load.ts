@@ -1,6 +1,6 @@
 /**
- * The first full load: every record of the import object, read in Id order (keyset pages of
- * REST queries; part 2 adds Bulk API 2.0 above SALESFORCE_BULK_THRESHOLD) and produced to
+ * The first full load: every record of the import object, read in Id order by `readRecords`
+ * (REST keyset pages, or one Bulk API 2.0 job above SALESFORCE_BULK_THRESHOLD) and produced to
  * `salesforce.changes` as SNAPSHOT messages, so it goes through the importer like any change.
  *
  * No gap: it runs only once the merchant's CDC subscription is acknowledged (the stream
@@ -13,20 +13,21 @@
  * last completed load had another key. Its checkpoint (the last Id produced) resumes it after
  * a crash, but only when the stream has a checkpoint of its own: a stream that never saved a
  * replay id resubscribes at "new events only", which does not cover the downtime, so the
- * load starts over.
+ * load starts over. A Bulk load resumes as a new job for `Id > last` (both paths read in Id
+ * order); the interrupted job's locators are not reused.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { changeKeyOf, fromRecord } from '../changes/index.ts'
 import { AppError } from '../errors.ts'
 import { retry, sleep } from '../retry.ts'
-import { countRecords, selectPage } from '../salesforce/index.ts'
+import { readRecords } from '../salesforce/index.ts'
 import type { Services } from '../services.ts'
 import type { ImportConfig, Settings } from '../settings/index.ts'
 import type { JobRun, LeaseFence } from '../store/index.ts'
 
 export const LOAD_KIND = 'import-load'
-/** Records per REST query page. */
+/** Records per batch read (a REST page, a Bulk batch) and produced. */
 export const LOAD_PAGE_SIZE = 2000
 
 /** What the CDC subscriber hands over once a merchant's subscription is acknowledged. */
@@ -112,20 +113,25 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
       await update({ status: 'running', phase: 'count', startedAt: run.startedAt ?? new Date(), error: null, checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: null, reason } })
       logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, lastId ? 'full load resumed' : 'full load started')
       const conn = await connections.get(merchantId)
-      const total = await attempt(() => countRecords(conn, imp.object!))
-      await update({ phase: 'read', progress: { processed, total, reason } })
-      for (;;) {
-        const page = await attempt(() => selectPage(conn, imp.object!, fields, lastId, pageSize))
-        if (page.length === 0) break
+      let total = 0
+      let apiCalls = run.apiCalls
+      const pages = readRecords(conn, { object: imp.object, fields, afterId: lastId }, {
+        bulkThreshold: config.salesforce.bulkThreshold, pageSize, signal, onApiCall: () => void apiCalls++,
+        onStart: async (read) => {
+          total = read.total
+          logger.info({ runId: run.id, total: read.total, path: read.path }, read.path === 'bulk' ? 'reading through Bulk API 2.0' : 'reading through REST queries')
+          await update({ phase: 'read', apiCalls, progress: { processed, total, reason } })
+        },
+      })
+      for await (const page of pages) {
         const receivedAt = Date.now()
         const messages = page.map((record) => fromRecord(record, { merchantId, orgId: ctx.orgId, object: imp.object!, source: 'load', receivedAt, loadId: run.id }))
         await attempt(() => kafka.produce(topic, messages.map((m) => ({ key: changeKeyOf(merchantId, m.recordId), value: JSON.stringify(m) }))))
         processed += page.length
         lastId = page[page.length - 1]!.Id
-        await update({ checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: Math.max(total, processed), reason } })
-        if (page.length < pageSize) break
+        await update({ checkpoint: { key, lastId } satisfies LoadCheckpoint, apiCalls, progress: { processed, total: Math.max(total, processed), reason } })
       }
-      await update({ status: 'completed', phase: 'done', finishedAt: new Date(), progress: { processed, total: processed, reason } })
+      await update({ status: 'completed', phase: 'done', finishedAt: new Date(), apiCalls, progress: { processed, total: processed, reason } })
       logger.info({ runId: run.id, processed }, 'full load completed')
     } catch (err) {
       // Stopped (the stream stops, another instance took the run): the next holder resumes.

@@ -207,7 +207,9 @@ export async function* bulkQuery(conn: Connection, query: BulkQuery, options: Bu
               handedOut += batch.length
               const out = batch
               batch = []
+              page.hold(true)
               yield out
+              page.hold(false)
             }
           }
           if (page.count !== null && seen !== page.count) throw new AppError('salesforce.unavailable', `${what}: page had ${seen} records, Sforce-NumberOfRecords said ${page.count}`)
@@ -235,14 +237,13 @@ export async function* bulkQuery(conn: Connection, query: BulkQuery, options: Bu
 }
 
 /** One results page: its next locator (null on the last), its record count, its rows as they arrive. */
-async function readPage(api: Api, path: string, signal: AbortSignal): Promise<{ locator: string | null; count: number | null; rows: AsyncIterable<string[]> }> {
+async function readPage(api: Api, path: string, signal: AbortSignal): Promise<{ locator: string | null; count: number | null; rows: AsyncIterable<string[]>; hold: (held: boolean) => void }> {
   // The deadline is on silence, not on the whole page: a large page may stream for minutes.
   const idle = new AbortController()
-  let timer = setTimeout(() => idle.abort(new Error(`no data for ${PAGE_IDLE_MS} ms`)), PAGE_IDLE_MS)
-  const touch = () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => idle.abort(new Error(`no data for ${PAGE_IDLE_MS} ms`)), PAGE_IDLE_MS)
-  }
+  let held = false
+  const timer: NodeJS.Timeout = setTimeout(() => (held ? timer.refresh() : idle.abort(new Error(`no data for ${PAGE_IDLE_MS} ms`))), PAGE_IDLE_MS)
+  timer.unref()
+  const touch = () => void timer.refresh()
   let res: Response
   try {
     res = await api('GET', path, { accept: 'text/csv', signal: AbortSignal.any([signal, idle.signal]) })
@@ -260,6 +261,11 @@ async function readPage(api: Api, path: string, signal: AbortSignal): Promise<{ 
   const countHeader = res.headers.get('sforce-numberofrecords')
   const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([])
   body.on('data', touch)
+  // While the consumer holds a batch no data flows (backpressure): that is not Salesforce's silence.
+  const hold = (holding: boolean) => {
+    held = holding
+    if (!holding) touch()
+  }
   const parser = body.pipe(parse({ bom: true, relax_column_count: false }))
   body.on('error', (err) => parser.destroy(err))
   async function* rows(): AsyncGenerator<string[]> {
@@ -271,7 +277,7 @@ async function readPage(api: Api, path: string, signal: AbortSignal): Promise<{ 
       parser.destroy()
     }
   }
-  return { locator: header === 'null' || header === '' ? null : header, count: countHeader === null ? null : Number(countHeader), rows: rows() }
+  return { locator: header === 'null' || header === '' ? null : header, count: countHeader === null ? null : Number(countHeader), rows: rows(), hold }
 }
 
 /**

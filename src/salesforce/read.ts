@@ -53,8 +53,8 @@ export interface ReadOptions {
   /** Records per batch. Default {@link READ_PAGE_SIZE}. */
   pageSize?: number | undefined
   signal?: AbortSignal | undefined
-  /** Told the count and the path before the first batch. */
-  onStart?: ((info: { total: number; path: 'rest' | 'bulk' }) => void) | undefined
+  /** Told the count and the path before the first batch (awaited). */
+  onStart?: ((info: { total: number; path: 'rest' | 'bulk' }) => void | Promise<void>) | undefined
   /** Told of every Salesforce API call the read makes (count, describe, pages, job calls). */
   onApiCall?: (() => void) | undefined
   /** Retries per call of a transient failure. Default 5. */
@@ -88,7 +88,7 @@ export async function* readRecords(conn: Connection, query: ReadQuery, options: 
       types = await attempt(() => fieldTypesOf(conn, object))
       bulk = !fields.some((f) => NOT_IN_BULK.has(types!.get(f.toLowerCase())?.type ?? ''))
     }
-    options.onStart?.({ total, path: bulk ? 'bulk' : 'rest' })
+    await options.onStart?.({ total, path: bulk ? 'bulk' : 'rest' })
     if (bulk) {
       const soql = `SELECT ${selectList(fields)} FROM ${object}${whereClause(query.where, query.afterId)} ORDER BY Id ASC`
       yield* bulkQuery(conn, { soql, object, operation: query.queryAll ? 'queryAll' : 'query', types: types! }, {

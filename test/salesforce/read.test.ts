@@ -32,14 +32,14 @@ t.test('the threshold picks the path; both give the same records in Id order', a
 
   const starts: unknown[] = []
   let restCalls = 0
-  const rest = await read(conn, { object: 'Contact', fields: FIELDS }, { bulkThreshold: 24, pageSize: 10, onStart: (s) => starts.push(s), onApiCall: () => restCalls++, bulk: fast })
+  const rest = await read(conn, { object: 'Contact', fields: FIELDS }, { bulkThreshold: 24, pageSize: 10, onStart: (s) => void starts.push(s), onApiCall: () => restCalls++, bulk: fast })
   t.same(starts, [{ total: 24, path: 'rest' }], 'at the threshold: REST')
   t.same(rest.sizes, [10, 10, 4])
   t.equal(restCalls, 4, 'COUNT() and three pages')
   t.equal((await sf.stats()).byEndpoint['POST /jobs/query'] ?? 0, jobsBefore, 'no Bulk job')
 
   let bulkCalls = 0
-  const bulk = await read(conn, { object: 'Contact', fields: FIELDS }, { bulkThreshold: 23, pageSize: 10, onStart: (s) => starts.push(s), onApiCall: () => bulkCalls++, bulk: fast })
+  const bulk = await read(conn, { object: 'Contact', fields: FIELDS }, { bulkThreshold: 23, pageSize: 10, onStart: (s) => void starts.push(s), onApiCall: () => bulkCalls++, bulk: fast })
   t.same(starts[1], { total: 24, path: 'bulk' }, 'above it: Bulk')
   t.equal((await sf.stats()).byEndpoint['POST /jobs/query'], jobsBefore + 1, 'one Bulk job')
   t.ok(bulk.sizes.every((s) => s <= 10))
@@ -61,13 +61,13 @@ t.test('where and afterId narrow both the count and the read; a compound field s
   const conn = await sf.conn()
   for (const bulkThreshold of [1, 1000]) {
     const starts: Array<{ total: number; path: string }> = []
-    const { records } = await read(conn, { object: 'Contact', fields: ['Cohort_Points__c'], where: 'Cohort_Points__c >= 10', afterId: ids[19] }, { bulkThreshold, onStart: (s) => starts.push(s), bulk: fast })
+    const { records } = await read(conn, { object: 'Contact', fields: ['Cohort_Points__c'], where: 'Cohort_Points__c >= 10', afterId: ids[19] }, { bulkThreshold, onStart: (s) => void starts.push(s), bulk: fast })
     t.same(records.map((r) => r.Id), ids.slice(20), `after the Id, within the filter (threshold ${bulkThreshold})`)
     t.equal(starts[0]!.total, 10)
     t.equal(starts[0]!.path, bulkThreshold === 1 ? 'bulk' : 'rest')
   }
   const starts: Array<{ path: string }> = []
-  const { records } = await read(conn, { object: 'Contact', fields: ['MailingAddress'] }, { bulkThreshold: 1, onStart: (s) => starts.push(s), bulk: fast })
+  const { records } = await read(conn, { object: 'Contact', fields: ['MailingAddress'] }, { bulkThreshold: 1, onStart: (s) => void starts.push(s), bulk: fast })
   t.equal(starts[0]!.path, 'rest', 'Bulk cannot read a compound address')
   t.equal(records.length, 30)
 })

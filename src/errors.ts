@@ -20,6 +20,8 @@ export const ErrorCodes = {
   aborted: { status: 503, retriable: false },
   'settings.invalid': { status: 422, retriable: false },
   'import-required': { status: 409, retriable: false },
+  // A reconcile or an export backfill of the merchant is queued or running (its runId in the body).
+  'reconcile.running': { status: 409, retriable: false },
   // secrets
   'crypto.unknown-key': { status: 500, retriable: false },
   'crypto.invalid-ciphertext': { status: 500, retriable: false },
@@ -66,6 +68,8 @@ export interface AppErrorOptions {
   status?: number
   /** Seconds the peer asked us to wait before retrying (Retry-After). */
   retryAfterSeconds?: number
+  /** More keys of the error body (`runId` of `reconcile.running`). */
+  details?: Record<string, string>
 }
 
 export class AppError extends Error {
@@ -74,6 +78,7 @@ export class AppError extends Error {
   readonly status: number
   readonly field: string | undefined
   readonly retryAfterSeconds: number | undefined
+  readonly details: Record<string, string> | undefined
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -83,6 +88,7 @@ export class AppError extends Error {
     this.status = options.status ?? ErrorCodes[code].status
     this.field = options.field
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.details = options.details
   }
 }
 

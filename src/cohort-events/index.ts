@@ -1,3 +1,5 @@
 export { CohortEventType, CohortUserEvent, cohortEventKeyOf } from './event.ts'
 export { registerWebhookRoutes, WEBHOOK_ID_TTL_MS, WEBHOOK_PATH } from './webhook.ts'
 export type { WebhookRouteDeps } from './webhook.ts'
+export { assertNoJobRunning, BACKFILL_KIND, BACKFILL_PAGE_SIZE, backfillKeysOf, createExportBackfill, liveJobRunOf } from './backfill.ts'
+export type { BackfillOptions, BackfillOutcome, BackfillWriter, ExportBackfill } from './backfill.ts'

@@ -54,6 +54,11 @@ export interface CohortClient {
   getUser(merchantId: string, userId: string, options?: CallOptions): Promise<User | null>
   /** Every user of the merchant, page by page. */
   listUsers(merchantId: string, options?: { pageSize?: number } & CallOptions): AsyncIterable<User>
+  /**
+   * One page of the merchant's users from `cursor` (null: the first page), with the cursor of
+   * the next (null after the last): for work that resumes where it stopped (the export backfill).
+   */
+  listUsersPage(merchantId: string, cursor: string | null, options?: { pageSize?: number } & CallOptions): Promise<{ users: User[]; nextCursor: string | null }>
   /** Creates and updates with `source: "salesforce"` (sent in chunks of 500); results in order. */
   batchUsers(merchantId: string, operations: BatchOperation[], options?: CallOptions): Promise<BatchResult[]>
   listProperties(merchantId: string, options?: CallOptions): Promise<PropertyDefinition[]>
@@ -153,6 +158,13 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
     return found
   }
 
+  async function usersPage(merchantId: string, cursor: string | null, pageOptions: { pageSize?: number } & CallOptions): Promise<{ users: User[]; nextCursor: string | null }> {
+    const limit = Math.min(PAGE_LIMIT, Math.max(1, pageOptions.pageSize ?? PAGE_LIMIT))
+    const query = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
+    const page: z.infer<typeof UserPage> = await call('GET', `${merchantPath(merchantId)}/users?${query}`, UserPage, undefined, pageOptions)
+    return { users: page.data, nextCursor: page.nextCursor }
+  }
+
   return {
     async lookupUsers(merchantId, emails, callOptions) {
       const found: User[] = []
@@ -173,15 +185,15 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
     },
 
     async *listUsers(merchantId, listOptions = {}) {
-      const limit = Math.min(PAGE_LIMIT, Math.max(1, listOptions.pageSize ?? PAGE_LIMIT))
       let cursor: string | null = null
       do {
-        const query: string = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
-        const page: z.infer<typeof UserPage> = await call('GET', `${merchantPath(merchantId)}/users?${query}`, UserPage, undefined, listOptions)
-        yield* page.data
+        const page: { users: User[]; nextCursor: string | null } = await usersPage(merchantId, cursor, listOptions)
+        yield* page.users
         cursor = page.nextCursor
       } while (cursor)
     },
+
+    listUsersPage: (merchantId, cursor, pageOptions = {}) => usersPage(merchantId, cursor, pageOptions),
 
     async batchUsers(merchantId, operations, callOptions) {
       const results: BatchResult[] = []

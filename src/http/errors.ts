@@ -7,11 +7,11 @@ import { AppError } from '../errors.ts'
 import { scrubSecrets } from '../logger.ts'
 
 export interface ErrorBody {
-  error: { code: string; message: string; field?: string }
+  error: { code: string; message: string; field?: string; [detail: string]: string | undefined }
 }
 
-export function errorBody(code: string, message: string, field?: string): ErrorBody {
-  return { error: field === undefined ? { code, message } : { code, message, field } }
+export function errorBody(code: string, message: string, field?: string, details?: Record<string, string>): ErrorBody {
+  return { error: { ...details, code, message, ...(field === undefined ? {} : { field }) } }
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -23,7 +23,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (err instanceof AppError) {
       if (err.status >= 500) request.log.error({ err }, 'request failed')
       if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds))
-      return reply.code(err.status).send(errorBody(err.code, scrubSecrets(err.message), err.field))
+      return reply.code(err.status).send(errorBody(err.code, scrubSecrets(err.message), err.field, err.details))
     }
     if (err.validation) {
       const first = err.validation[0]

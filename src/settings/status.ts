@@ -20,6 +20,25 @@ export interface StatusDeps {
 
 /** The run kind of the first full load (LOAD_KIND of src/import, which depends on settings). */
 const LOAD_KIND = 'import-load'
+/** The run kind of the export backfill (BACKFILL_KIND of src/cohort-events, which depends on settings). */
+const BACKFILL_KIND = 'export-backfill'
+
+/** `health.exportBackfill`: the newest export backfill run (src/cohort-events/backfill.ts). */
+function backfillView(run: JobRun | null) {
+  if (!run) return { state: 'idle' as const, runId: null, reason: null, processed: 0, counts: { byAction: {}, byReason: {} }, error: null, startedAt: null, finishedAt: null }
+  const progress = (run.progress ?? {}) as { processed?: number; reason?: string }
+  const counts = (run.counts ?? {}) as { byAction?: Record<string, number>; byReason?: Record<string, number> }
+  return {
+    state: run.status,
+    runId: run.id,
+    reason: progress.reason ?? null,
+    processed: progress.processed ?? 0,
+    counts: { byAction: counts.byAction ?? {}, byReason: counts.byReason ?? {} },
+    error: run.error,
+    startedAt: run.startedAt?.toISOString() ?? null,
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  }
+}
 
 function loadView(run: JobRun | null): { state: 'idle' | 'running' | 'completed' | 'failed'; processed: number; total: number | null } {
   if (!run) return { state: 'idle', processed: 0, total: null }
@@ -29,7 +48,7 @@ function loadView(run: JobRun | null): { state: 'idle' | 'running' | 'completed'
 
 export async function buildStatus(deps: StatusDeps, merchantId: string) {
   const { store } = deps
-  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause, sync, load] = await Promise.all([
+  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause, sync, load, backfill] = await Promise.all([
     store.getConnection(merchantId),
     deps.settings.get(merchantId),
     store.countErrors(merchantId),
@@ -39,6 +58,7 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
     store.getExportPause(merchantId),
     store.getSyncHealth(merchantId),
     store.getLatestJobRun(merchantId, LOAD_KIND),
+    store.getLatestJobRun(merchantId, BACKFILL_KIND),
   ])
   const object = settings.import.object
   const replayId = object ? await store.getReplayId(merchantId, cdcChannelOf(object)) : null
@@ -75,6 +95,7 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
         parked,
       },
       pendingExport: 0,
+      exportBackfill: backfillView(backfill),
       apiBudget: { used: null, limit: null, orgUsed: null, orgMax: null },
       errors,
       errorsByCode,

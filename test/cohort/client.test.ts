@@ -87,6 +87,20 @@ t.test('listUsers walks every page; getUser answers null for an unknown user', a
   await t.rejects(client.getUser(randomName('unknown-merchant'), ids[0]), { code: 'cohort.not-found', message: /merchant\.not-found/ })
 })
 
+t.test('listUsersPage: one page at a time from a cursor, resumable', async (t) => {
+  const { sandbox, client, merchantId } = await setup(t)
+  const { ids } = await admin(sandbox, 'POST', `/__sandbox/merchants/${merchantId}/users`, { users: Array.from({ length: 450 }, (_, i) => ({ email: `q${i}@example.com` })), events: false })
+  const first = await client.listUsersPage(merchantId, null, { pageSize: 200 })
+  t.same(first.users.map((u) => u.id), ids.slice(0, 200))
+  t.type(first.nextCursor, 'string')
+  // A cursor kept (as a run's checkpoint) gives the same next page again.
+  const second = await client.listUsersPage(merchantId, first.nextCursor, { pageSize: 200 })
+  t.same((await client.listUsersPage(merchantId, first.nextCursor, { pageSize: 200 })).users.map((u) => u.id), second.users.map((u) => u.id))
+  const third = await client.listUsersPage(merchantId, second.nextCursor, { pageSize: 200 })
+  t.same([...second.users, ...third.users].map((u) => u.id), ids.slice(200))
+  t.equal(third.nextCursor, null, 'the last page has no next cursor')
+})
+
 t.test('properties: created once and cached, reused when compatible, conflict when not', async (t) => {
   const { sandbox, client, merchantId } = await setup(t)
   const tier = { key: 'loyalty_tier', name: 'Loyalty tier', type: 'text' as const }

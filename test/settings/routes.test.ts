@@ -125,7 +125,7 @@ t.test('access: no token 401, another merchant 403, ops allowed; not connected 4
   const ops = await stack.call('GET', `/v1/merchants/${merchantId}/salesforce`, { token: await stack.token({ role: 'ops' }) })
   t.equal(ops.status, 200)
   t.same(ops.body.connection, { state: 'not-connected' })
-  t.same(Object.keys(ops.body.health).sort(), ['apiBudget', 'cdc', 'cdcError', 'errors', 'errorsByCode', 'export', 'lastExportAt', 'lastImportAt', 'lastReconcile', 'load', 'pendingExport', 'replayId'])
+  t.same(Object.keys(ops.body.health).sort(), ['apiBudget', 'cdc', 'cdcError', 'errors', 'errorsByCode', 'export', 'exportBackfill', 'lastExportAt', 'lastImportAt', 'lastReconcile', 'load', 'pendingExport', 'replayId'])
   t.same(ops.body.health.export, { state: 'stopped', pauseReason: null, pausedUntil: null, pending: 0, parked: 0 })
   t.same(ops.body.health.apiBudget, { used: null, limit: null, orgUsed: null, orgMax: null })
   t.match(await stack.call('GET', `/v1/merchants/${merchantId}/salesforce/objects`, { merchantId }), { status: 409, body: { error: { code: 'salesforce.not-connected' } } })

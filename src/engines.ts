@@ -5,7 +5,7 @@
  * users created later in Cohort (mode `existing`). `server.ts` passes them to `buildApp`;
  * tests pick what they need.
  */
-import { createCdcEngine } from './cdc/index.ts'
+import { createCdcEngine, type CdcEngineOptions } from './cdc/index.ts'
 import { createImporter, createLoadRunner, createNewUserImporter, type ImporterOptions } from './import/index.ts'
 import type { ComponentFactory } from './services.ts'
 
@@ -13,6 +13,8 @@ export interface EngineOptions {
   importer?: ImporterOptions
   /** Records per page of the first full load. Default 2000. */
   loadPageSize?: number
+  /** Tuning of the CDC subscriber (tests: quicker resync retries). */
+  cdc?: Pick<CdcEngineOptions, 'resyncRetryMinMs' | 'stallGraceMs' | 'replayPollMs'>
 }
 
 /** The import direction: subscriber (with its load), importer, new-user reader. */
@@ -20,20 +22,12 @@ export function importEngines(options: EngineOptions = {}): ComponentFactory[] {
   return [
     (services) => {
       const loads = createLoadRunner(services, options.loadPageSize === undefined ? {} : { pageSize: options.loadPageSize })
-      // A lost position (replay id outside retention) is repaired once the new subscription
-      // holds the stream position again; an overflow or wildcard event arrives on a live
-      // subscription, so its resync starts at once.
-      const afterSubscribe = new Map<string, string>()
+      // The streams keep their resync requests durably and call `resync` once the stream
+      // position is established (src/cdc/resync.ts); the load runner reads the records.
       return createCdcEngine(services, {
-        onSubscribed: (ctx) => {
-          const reason = afterSubscribe.get(ctx.merchantId)
-          afterSubscribe.delete(ctx.merchantId)
-          return reason === undefined ? loads.run(ctx) : loads.run(ctx, { force: true, reason })
-        },
-        onResync: (ctx, reason) => {
-          if (reason.startsWith('replay id')) afterSubscribe.set(ctx.merchantId, reason)
-          else void loads.run(ctx, { force: true, reason })
-        },
+        ...options.cdc,
+        onSubscribed: (ctx) => loads.run(ctx),
+        resync: (ctx, order) => loads.resync(ctx, order),
       })
     },
     (services) => createImporter(services, options.importer),

@@ -27,6 +27,10 @@ export interface CdcEngineOptions extends StreamHooks {
   sweepMs?: number
   /** Lease owner of this instance. Default `${hostname}:${pid}:${random}`. */
   owner?: string
+  /** First backoff of a failed resync. Default 5000 ms (up to 5 min). */
+  resyncRetryMinMs?: number
+  /** Changes younger than this are not expected from the stream yet by the stall check. Default min(CDC_STALL_CHECK_MS, 60 s). */
+  stallGraceMs?: number
 }
 
 export interface CdcEngine extends Component {
@@ -57,10 +61,15 @@ export function createCdcEngine(services: Services, options: CdcEngineOptions = 
     maxQueued: options.maxQueuedMessages ?? 20_000,
     batchMessages: options.batchMessages ?? 1000,
     replayPollMs: options.replayPollMs ?? 3000,
+    resyncOverlapMs: config.cdc.resyncOverlapMs,
+    stallCheckMs: config.cdc.stallCheckMs,
+    stallGraceMs: options.stallGraceMs ?? Math.min(config.cdc.stallCheckMs, 60_000),
+    resyncRetryMinMs: options.resyncRetryMinMs ?? 5000,
+    resyncRetryMaxMs: 300_000,
   }
   const hooks: StreamHooks = {
     ...(options.onSubscribed ? { onSubscribed: options.onSubscribed } : {}),
-    ...(options.onResync ? { onResync: options.onResync } : {}),
+    ...(options.resync ? { resync: options.resync } : {}),
   }
   let running = false
   let sweeper: { controller: AbortController; done: Promise<void> } | undefined

@@ -34,8 +34,8 @@ export interface PipelineDeps {
   noteEvent(at: Date): Promise<void>
   /** Take a pending cdc-replay request (force-saving its id under the lease); its replay id or null. */
   takeReplayRequest(): Promise<number | null>
-  /** A resync event reached its turn: everything before it is on Kafka. */
-  onResync(reason: string): void
+  /** A resync event reached its turn: everything before it is on Kafka; its replay id is saved once this resolves (the request is stored). */
+  onResync(reason: string): Promise<void>
   /** The queue went past its bound: stop delivering (drop the client). */
   onOverflow(): void
   /** After an overflow, the queue is empty again: subscribe again from the checkpoint. */
@@ -66,6 +66,8 @@ export type PushOutcome = 'queued' | 'duplicate' | 'dropped'
 
 export interface Pipeline {
   push(event: QueuedEvent): PushOutcome
+  /** Messages queued and not yet on Kafka. */
+  queued(): number
   /** The durable checkpoint as last saved (what a subscribe resumes from), or null. */
   checkpoint(): number | null
   /** The stored position is no good (outside retention): resume from new events, and let the next save move backwards. */
@@ -142,7 +144,7 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
       }
     }
     metrics.event('produced', batch.filter((e) => e.messages.length > 0).length)
-    for (const event of batch) if (event.resync !== undefined) deps.onResync(event.resync)
+    for (const event of batch) if (event.resync !== undefined) await deps.onResync(event.resync)
     const last = batch.findLast((e) => e.replayId !== null)?.replayId
     if (last !== undefined && last !== null) await save(last)
     const receivedAt = Math.max(...batch.map((e) => e.receivedAt))
@@ -191,6 +193,7 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
       waker.wake()
       return 'queued'
     },
+    queued: () => queue.length,
     checkpoint: () => checkpoint,
     forgetPosition() {
       checkpoint = null

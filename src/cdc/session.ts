@@ -8,24 +8,33 @@
  * - `403::Unknown client` → faye re-handshakes itself, the extension injects the checkpoint;
  * - CDC not enabled / no access → `failed` with the administrator's action, retried every
  *   CDC_FAILED_RETRY_MS or at once on a poke (a settings save);
- * - an org allocation → `paused`, retried every SALESFORCE_LIMITS_POLL_MS;
- * - replayId outside retention → subscribe from -1 and `onResync(ctx, …)`.
+ * - an org allocation → `paused`, `/limits` probed every SALESFORCE_LIMITS_POLL_MS (or at
+ *   once on a poke), subscribed again once it is back (from the checkpoint: out of retention
+ *   by then, the case below);
+ * - replayId outside retention → a durable resync from CDC_RESYNC_OVERLAP_MS before the last
+ *   event seen, then subscribe from -1;
+ * - an overflow or wildcard event → a durable resync of everything, the position kept;
+ * - every CDC_STALL_CHECK_MS while streaming, the stall check (watch.ts): changes Salesforce
+ *   has and the stream never delivered → a resync of that window, counted as a stall.
+ * While a resync is to do (resync.ts) the health is `resyncing`, `streaming` after.
  * Events go through pipeline.ts to Kafka and the checkpoint.
  */
 import { changeKeyOf, fromEvent } from '../changes/index.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { backoffDelay } from '../retry.ts'
+import { backoffDelay, sleep } from '../retry.ts'
 import { cdcChannelOf } from '../salesforce/index.ts'
 import type { Services } from '../services.ts'
 import type { Settings } from '../settings/index.ts'
 import type { CdcState, LeaseFence } from '../store/index.ts'
-import type { Signal } from './classify.ts'
+import type { LimitCode, Signal } from './classify.ts'
 import { createCdcClient, type CdcClient } from './faye-client.ts'
 import { limitError, needsReauthError, subscribeError, type CdcHealth, type HealthReporter } from './health.ts'
 import { createMailbox } from './mailbox.ts'
 import type { CdcMetrics } from './metrics.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import { createResyncer, type ResyncOrder } from './resync.ts'
+import { allocationAvailable, newestModstamp, stalledSince } from './watch.ts'
 
 /** What the hooks get about the stream they are called for. */
 export interface StreamContext {
@@ -48,8 +57,12 @@ export interface StreamHooks {
    * `ctx.signal` when it stops and waits for the promise. A rejection is logged, not fatal.
    */
   onSubscribed?: (ctx: StreamContext) => Promise<void>
-  /** A resync must run: an overflow or wildcard event, or a replay id outside retention. A throw is logged. */
-  onResync?: (ctx: StreamContext, reason: string) => void
+  /**
+   * Read the records of a resync (an overflow or wildcard event, a replay id outside retention,
+   * a stall) and produce them; resolve once they are on Kafka, reject when it failed (retried
+   * with backoff). Called only while the stream position is established, one at a time.
+   */
+  resync?: (ctx: StreamContext, order: ResyncOrder) => Promise<void>
 }
 
 export interface StreamTuning {
@@ -59,6 +72,15 @@ export interface StreamTuning {
   maxQueued: number
   batchMessages: number
   replayPollMs: number
+  /** A lost position resyncs from this long before the last event seen (CDC_RESYNC_OVERLAP_MS). */
+  resyncOverlapMs: number
+  /** Stall check period (CDC_STALL_CHECK_MS). */
+  stallCheckMs: number
+  /** Changes younger than this are not expected yet by the stall check. */
+  stallGraceMs: number
+  /** Backoff of a failed resync. */
+  resyncRetryMinMs: number
+  resyncRetryMaxMs: number
 }
 
 export interface SessionDeps {
@@ -81,7 +103,7 @@ export type SessionEnd = 'released' | { ended: CdcHealth; reason: string }
 type Command =
   | { kind: 'signal'; signal: Signal }
   | { kind: 'overflow' } | { kind: 'drained' } | { kind: 'replay'; replayId: number }
-  | { kind: 'retry' } | { kind: 'stop' }
+  | { kind: 'retry' } | { kind: 'stop' } | { kind: 'resync-active' }
 
 const codeOf = (err: unknown) => (err instanceof AppError ? err.code : undefined)
 
@@ -96,14 +118,6 @@ function endOf(err: unknown): { ended: CdcHealth; reason: string } | null {
 export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: AbortSignal, loseLease: () => void): Promise<SessionEnd> {
   const { services, hooks, metrics, tuning, merchantId, log } = deps
   const { store, connections, config } = services
-  const safeHook = (what: string, fn: () => void) => {
-    try {
-      fn()
-    } catch (err) {
-      log.error({ err }, `${what} hook failed`)
-    }
-  }
-
   async function accessToken(used: string | null): Promise<{ token: string; url: string }> {
     const conn = await connections.get(merchantId)
     // Someone else refreshed already: use theirs before asking for another.
@@ -148,6 +162,33 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   let retryTimer: NodeJS.Timeout | undefined
   let waitingToRetry = false
   let hook: Promise<void> | null = null
+  // The current client's subscription is acknowledged (the stream position is established).
+  let subscribed = false
+  let firstSubscribedAt: number | null = null
+  let lastSubscribedAt = 0
+  // The allocation the stream is paused on, probed through /limits before subscribing again.
+  let pausedOn: LimitCode | null = null
+  let resyncReason = 'resync'
+
+  const resyncer = createResyncer({
+    store, lease, merchantId, log, metrics,
+    run: (order) => (hooks.resync ? hooks.resync(ctx, order) : Promise.resolve()),
+    onActive: (_active, reason) => {
+      resyncReason = reason
+      mailbox.push({ kind: 'resync-active' })
+    },
+    onFenced: () => loseLease(),
+    retryMinMs: tuning.resyncRetryMinMs,
+    retryMaxMs: tuning.resyncRetryMaxMs,
+  })
+  /** Ask for a resync (stored before the stream moves on); without a resync hook there is nobody to run it. */
+  const requestResync = async (reason: string, from: Date | null) => {
+    if (!hooks.resync) return
+    await resyncer.request(reason, from).catch((err: unknown) => log.error({ err, reason }, 'storing the resync request failed; it runs, but a crash before it completes loses it'))
+  }
+  await resyncer.load()
+  /** What a subscribed stream shows: `resyncing` while a resync is to do. */
+  const reportLive = (reason: string) => (resyncer.active() ? report('resyncing', null, resyncReason) : report('streaming', null, reason))
 
   const pipeline: Pipeline = createPipeline({
     produce: (messages) => services.kafka.produce(config.kafka.topics.salesforceChanges, messages),
@@ -158,7 +199,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
       if (request && request.channel !== channel) log.warn({ channel: request.channel }, 'cdc-replay request for another channel: saved, not streamed')
       return request && request.channel === channel ? request.replayId : null
     },
-    onResync: (reason) => safeHook('onResync', () => hooks.onResync?.(ctx, reason)),
+    onResync: (reason) => requestResync(reason, null),
     onOverflow: () => {
       generation++ // stop taking the client's events now, before its close completes
       mailbox.push({ kind: 'overflow' })
@@ -177,6 +218,30 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     log.error({ err }, 'the CDC flush loop failed')
     loseLease()
   })
+  const resyncing = resyncer.run(sessionSignal).catch((err: unknown) => log.error({ err }, 'the resync loop failed'))
+
+  /** One stall check: Salesforce's newest change against the last event received. */
+  async function checkStall(): Promise<void> {
+    if (!subscribed || !hooks.resync || resyncer.active() || pipeline.queued() > 0 || firstSubscribedAt === null) return
+    const now = Date.now()
+    // Just subscribed again: the replay from the checkpoint is still arriving.
+    if (now - lastSubscribedAt < tuning.stallGraceMs) return
+    const conn = await connections.get(merchantId)
+    const newest = await newestModstamp(conn, object!, new Date(now - tuning.stallGraceMs))
+    const lastEventAt = (await store.getSyncHealth(merchantId)).lastEventAt?.getTime() ?? null
+    const seen = stalledSince({ newest, lastEventAt, coveredUntil: resyncer.coveredUntil(), since: firstSubscribedAt })
+    if (seen === null || !subscribed || resyncer.active()) return
+    metrics.stall()
+    log.warn({ newestChange: new Date(newest!).toISOString(), lastEventAt: lastEventAt === null ? null : new Date(lastEventAt).toISOString(), deliveredUpTo: new Date(seen).toISOString() }, 'stall: Salesforce has changes the stream never delivered; resyncing that window')
+    await requestResync('stall', new Date(seen - tuning.resyncOverlapMs))
+  }
+  const stallChecks = (async () => {
+    while (!sessionSignal.aborted) {
+      await sleep(tuning.stallCheckMs, sessionSignal).catch(() => undefined)
+      if (sessionSignal.aborted) return
+      await checkStall().catch((err: unknown) => log.warn({ err }, 'stall check failed; the next one tries again'))
+    }
+  })()
 
   // Only the email and the mapped fields travel: the rest of a record (long text, other
   // personal data) is not the bridge's business and could push a message past Kafka's limit.
@@ -188,7 +253,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     } else if (result.kind === 'resync') {
       metrics.event('resync')
       log.warn({ replayId: result.replayId, changeType: result.changeType, reason: result.reason }, 'change event that names no record: a resync is needed')
-      pipeline.push({ replayId: result.replayId, receivedAt: Date.now(), messages: [], resync: result.reason })
+      pipeline.push({ replayId: result.replayId, receivedAt: Date.now(), messages: [], resync: result.changeType === 'GAP_OVERFLOW' ? 'overflow' : 'wildcard' })
     } else {
       // Only why, never the values: they are customer data.
       metrics.event('invalid')
@@ -223,6 +288,8 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   }
   const drop = async () => {
     generation++
+    subscribed = false
+    resyncer.setReady(false)
     const old = client
     client = null
     await old?.close()
@@ -253,7 +320,11 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
         subscribedOnce = true
         if (signal$.channel !== channel) return null
         failures = 0
-        await report('streaming', null, 'subscribed')
+        subscribed = true
+        lastSubscribedAt = Date.now()
+        firstSubscribedAt ??= lastSubscribedAt
+        resyncer.setReady(true)
+        await reportLive('subscribed')
         if (hooks.onSubscribed && !hook) {
           const onSubscribed = hooks.onSubscribed
           hook = (async () => onSubscribed(ctx))()
@@ -278,15 +349,20 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
         return null
       case 'limit':
         await drop()
-        log.warn({ error: signal$.error }, 'Salesforce allocation reached: paused')
+        pausedOn = signal$.code
+        log.warn({ error: signal$.error, code: signal$.code }, 'Salesforce allocation reached: paused, the checkpoint kept; /limits tells when it is back')
         await report('paused', limitError(signal$.code, signal$.error), signal$.code)
         retryIn(tuning.pausedRetryMs)
         return null
       case 'subscribe-failed':
         if (signal$.code === 'cdc.replay-invalid') {
-          log.warn({ error: signal$.error, checkpoint: pipeline.checkpoint() }, 'stored replay id outside retention: subscribing to new events, a resync covers the gap')
+          // The window: from a while before the last event seen (none seen: everything).
+          const lastEventAt = (await store.getSyncHealth(merchantId).catch(() => null))?.lastEventAt ?? null
+          const from = lastEventAt ? new Date(lastEventAt.getTime() - tuning.resyncOverlapMs) : null
+          log.warn({ error: signal$.error, checkpoint: pipeline.checkpoint(), lastEventAt, resyncFrom: from }, 'stored replay id outside retention: subscribing to new events, a resync covers the gap')
+          // Stored first: once a new position is saved, nothing else remembers the gap.
+          await requestResync('replay-invalid', from)
           pipeline.forgetPosition()
-          safeHook('onResync', () => hooks.onResync?.(ctx, 'replay id outside retention'))
           await rebuild('replay-invalid', false)
           return null
         }
@@ -303,8 +379,33 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     }
   }
 
+  /** Paused on an allocation: whether `/limits` says it is back (a failed read: try anyway). */
+  async function allocationBack(code: LimitCode): Promise<SessionEnd | boolean> {
+    try {
+      const { available, remaining } = await allocationAvailable(await connections.get(merchantId), code)
+      metrics.limitsProbe(available ? 'available' : 'exhausted')
+      log.info({ code, remaining }, available ? 'allocation available again: subscribing from the checkpoint' : 'allocation still used up: staying paused')
+      return available
+    } catch (err) {
+      const end = endOf(err)
+      if (end) return end
+      metrics.limitsProbe('error')
+      log.warn({ err, code }, 'reading /limits failed: trying to subscribe anyway')
+      return true
+    }
+  }
+
   async function retryNow(): Promise<SessionEnd | null> {
     waitingToRetry = false
+    if (pausedOn) {
+      const back = await allocationBack(pausedOn)
+      if (typeof back !== 'boolean') return back
+      if (!back) {
+        retryIn(tuning.pausedRetryMs)
+        return null
+      }
+      pausedOn = null
+    }
     if (needToken) {
       try {
         credentials = await accessToken(credentials?.token ?? null)
@@ -363,6 +464,9 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
         case 'retry':
           if (waitingToRetry && !client) end = await retryNow()
           break
+        case 'resync-active':
+          if (subscribed) await reportLive('resynced')
+          break
       }
       if (end) return end
     }
@@ -373,6 +477,6 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     await drop()
     ending.abort()
     await flushing
-    await hook
+    await Promise.all([hook, resyncing, stallChecks])
   }
 }

@@ -15,6 +15,11 @@
  * replay id resubscribes at "new events only", which does not cover the downtime, so the
  * load starts over. A Bulk load resumes as a new job for `Id > last` (both paths read in Id
  * order); the interrupted job's locators are not reused.
+ *
+ * A resync (src/cdc/resync.ts asks for it, durably) is a run of the same kind that reads a
+ * window (`SystemModstamp >= from`) or everything, through `queryAll` so deletes are seen
+ * (resync.ts); it resumes after a crash when the run's checkpoint names the same request. A
+ * windowed resync before the first load completed reads everything instead.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -25,6 +30,7 @@ import { readRecords } from '../salesforce/index.ts'
 import type { Services } from '../services.ts'
 import type { ImportConfig, Settings } from '../settings/index.ts'
 import type { JobRun, LeaseFence } from '../store/index.ts'
+import { resyncMessageOf, soqlDateTime } from './resync.ts'
 
 export const LOAD_KIND = 'import-load'
 /** Records per batch read (a REST page, a Bulk batch) and produced. */
@@ -43,7 +49,20 @@ export interface LoadContext {
 interface LoadCheckpoint {
   key: string
   lastId: string | null
+  /** A resync's request id and window start (ISO, null: everything). */
+  resync?: { id: string; from: string | null }
 }
+
+/** A resync to run: the durable request's id (a resumed run continues it) and its window. */
+export interface ResyncOrder {
+  id: string
+  /** Records with `SystemModstamp >= from`; null: every record. */
+  from: Date | null
+  reason: string
+}
+
+/** How a load ended. */
+export type LoadOutcome = 'completed' | 'skipped' | 'stopped' | 'failed'
 
 /** What a load is for: the org (another org connected starts clean) and the import settings. */
 export function loadKeyOf(orgId: string, imp: ImportConfig): string {
@@ -52,8 +71,13 @@ export function loadKeyOf(orgId: string, imp: ImportConfig): string {
 }
 
 export interface LoadRunner {
-  /** Load when the settings' key has no completed load yet (or `force`: a resync). */
+  /** Load when the settings' key has no completed load yet (or `force`: everything again). */
   run(ctx: LoadContext, options?: { force?: boolean; reason?: string }): Promise<void>
+  /**
+   * Run a resync (replacing a load still running) and resolve once every record it read is
+   * on Kafka; rejects when it failed (the caller retries) or was stopped.
+   */
+  resync(ctx: LoadContext, order: ResyncOrder): Promise<void>
 }
 
 export function createLoadRunner(services: Services, options: { pageSize?: number } = {}): LoadRunner {
@@ -84,23 +108,30 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     }
   }
 
-  async function load(ctx: LoadContext, force: boolean, reason: string): Promise<void> {
+  async function load(ctx: LoadContext, force: boolean, reason: string, order?: ResyncOrder): Promise<LoadOutcome> {
     const { merchantId, settings, signal } = ctx
     const imp = settings.import
-    if (!imp.enabled || !imp.object || !imp.emailField) return
+    if (!imp.enabled || !imp.object || !imp.emailField) return 'skipped'
     const key = loadKeyOf(ctx.orgId, imp)
     const logger = services.logger.child({ component: 'import-load', merchantId })
     const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
     const latestKey = (latest?.checkpoint as LoadCheckpoint | null)?.key
+    const loaded = latest?.status === 'completed' && latestKey === key
     if (reenabled.delete(merchantId)) force = true
-    if (!force && latest?.status === 'completed' && latestKey === key) return
+    if (!force && loaded) return 'skipped'
+    // A window is enough only over a completed load of these settings; else read everything.
+    let resync: LoadCheckpoint['resync'] = order ? { id: order.id, from: order.from && loaded ? order.from.toISOString() : null } : undefined
 
     const run = await claim(merchantId, signal)
-    if (!run) return
+    if (!run) return order ? 'stopped' : 'skipped'
     const previous = run.checkpoint as LoadCheckpoint | null
-    // A resync reads everything again; a load resumes only what it is sure to cover.
-    const resumable = !force && previous?.key === key && previous.lastId !== null && (await store.getReplayId(merchantId, ctx.channel)) !== null
-    let lastId = resumable ? previous.lastId : null
+    // A resync resumes only its own request; a forced load reads everything again; a load
+    // resumes only what it is sure to cover.
+    const resumable = order
+      ? previous?.key === key && previous.resync?.id === order.id && previous.lastId !== null
+      : !force && previous?.key === key && !previous.resync && previous.lastId !== null && (await store.getReplayId(merchantId, ctx.channel)) !== null
+    if (order && resumable) resync = previous!.resync
+    let lastId = resumable ? previous!.lastId : null
     let processed = resumable ? Number((run.progress as { processed?: number } | null)?.processed ?? 0) : 0
     // Every update is also a sign of life, so the run is not taken over while it progresses.
     const update = async (patch: Parameters<typeof store.updateJobRun>[1]) => {
@@ -109,13 +140,17 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     }
     const fields = [imp.emailField, ...imp.fields.map((f) => f.field)]
     const attempt = <T>(fn: () => Promise<T>) => retry(fn, { retries: 5, minDelayMs: 500, maxDelayMs: 15_000, signal })
+    const checkpoint = (): LoadCheckpoint => ({ key, lastId, ...(resync ? { resync } : {}) })
+    // A resync reads through queryAll (deleted records become DELETE messages), of a window or everything.
+    const window = resync ? { queryAll: true, ...(resync.from === null ? {} : { where: `SystemModstamp >= ${soqlDateTime(new Date(resync.from))}` }) } : {}
+    const what = resync ? `resync${resync.from === null ? ' of everything' : ` from ${resync.from}`}` : 'full load'
     try {
-      await update({ status: 'running', phase: 'count', startedAt: run.startedAt ?? new Date(), error: null, checkpoint: { key, lastId } satisfies LoadCheckpoint, progress: { processed, total: null, reason } })
-      logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, lastId ? 'full load resumed' : 'full load started')
+      await update({ status: 'running', phase: 'count', startedAt: resumable ? run.startedAt ?? new Date() : new Date(), finishedAt: null, error: null, checkpoint: checkpoint(), progress: { processed, total: null, reason } })
+      logger.info({ runId: run.id, object: imp.object, resumedAfter: lastId, reason }, `${what} ${lastId ? 'resumed' : 'started'}`)
       const conn = await connections.get(merchantId)
       let total = 0
       let apiCalls = run.apiCalls
-      const pages = readRecords(conn, { object: imp.object, fields, afterId: lastId }, {
+      const pages = readRecords(conn, { object: imp.object, fields, afterId: lastId, ...window }, {
         bulkThreshold: config.salesforce.bulkThreshold, pageSize, signal, onApiCall: () => void apiCalls++,
         onStart: async (read) => {
           total = read.total
@@ -125,27 +160,30 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
       })
       for await (const page of pages) {
         const receivedAt = Date.now()
-        const messages = page.map((record) => fromRecord(record, { merchantId, orgId: ctx.orgId, object: imp.object!, source: 'load', receivedAt, loadId: run.id }))
+        const context = { merchantId, orgId: ctx.orgId, object: imp.object!, receivedAt, loadId: run.id }
+        const messages = page.map((record) => (resync ? resyncMessageOf(record, context) : fromRecord(record, { ...context, source: 'load' })))
         await attempt(() => kafka.produce(topic, messages.map((m) => ({ key: changeKeyOf(merchantId, m.recordId), value: JSON.stringify(m) }))))
         processed += page.length
         lastId = page[page.length - 1]!.Id
-        await update({ checkpoint: { key, lastId } satisfies LoadCheckpoint, apiCalls, progress: { processed, total: Math.max(total, processed), reason } })
+        await update({ checkpoint: checkpoint(), apiCalls, progress: { processed, total: Math.max(total, processed), reason } })
       }
       await update({ status: 'completed', phase: 'done', finishedAt: new Date(), apiCalls, progress: { processed, total: processed, reason } })
-      logger.info({ runId: run.id, processed }, 'full load completed')
+      logger.info({ runId: run.id, processed }, `${what} completed`)
+      return 'completed'
     } catch (err) {
       // Stopped (the stream stops, another instance took the run): the next holder resumes.
-      if (signal.aborted || (err instanceof AppError && (err.code === 'aborted' || err.code === 'store.fenced'))) return
+      if (signal.aborted || (err instanceof AppError && (err.code === 'aborted' || err.code === 'store.fenced'))) return 'stopped'
       const message = (err as Error).message
-      logger.error({ runId: run.id, code: (err as AppError).code, reason: message }, 'full load failed')
+      logger.error({ runId: run.id, code: (err as AppError).code, reason: message }, resync ? 'resync failed' : 'full load failed')
       await update({ status: 'failed', finishedAt: new Date(), error: message }).catch(() => undefined)
+      return 'failed'
     }
   }
 
   // One load per merchant at a time in this process: a resync replaces a running load (it
   // reads everything anyway); a load asked for while one runs for a live stream waits for it.
-  const active = new Map<string, { controller: AbortController; signal: AbortSignal; done: Promise<void> }>()
-  async function run(ctx: LoadContext, force: boolean, reason: string): Promise<void> {
+  const active = new Map<string, { controller: AbortController; signal: AbortSignal; done: Promise<LoadOutcome> }>()
+  async function run(ctx: LoadContext, force: boolean, reason: string, order?: ResyncOrder): Promise<LoadOutcome> {
     const current = active.get(ctx.merchantId)
     if (current) {
       if (!force && !current.signal.aborted) return current.done
@@ -155,8 +193,10 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
     const controller = new AbortController()
     const signal = AbortSignal.any([ctx.signal, controller.signal])
     // Never rejects: the hooks run in the background, and a failure is the run's state.
-    const done = load({ ...ctx, signal }, force, reason).catch((err: unknown) => {
-      if (!signal.aborted) services.logger.error({ err, merchantId: ctx.merchantId }, 'full load could not start')
+    const done = load({ ...ctx, signal }, force, reason, order).catch((err: unknown): LoadOutcome => {
+      if (signal.aborted) return 'stopped'
+      services.logger.error({ err, merchantId: ctx.merchantId }, 'full load could not start')
+      return 'failed'
     })
     active.set(ctx.merchantId, { controller, signal, done })
     void done.finally(() => {
@@ -166,6 +206,13 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
   }
 
   return {
-    run: (ctx, runOptions = {}) => run(ctx, runOptions.force ?? false, runOptions.reason ?? (runOptions.force ? 'resync' : 'settings')),
+    run: async (ctx, runOptions = {}) => {
+      await run(ctx, runOptions.force ?? false, runOptions.reason ?? (runOptions.force ? 'resync' : 'settings'))
+    },
+    async resync(ctx, order) {
+      const outcome = await run(ctx, true, order.reason, order)
+      if (outcome === 'failed') throw new AppError('unavailable', `the resync of ${ctx.merchantId} failed (see health.load)`)
+      if (outcome === 'stopped') throw new AppError('aborted', `the resync of ${ctx.merchantId} was stopped`)
+    },
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The seams the first full load and the resyncs plug into, and the events that are not
  * plain changes, on the full stack: `onSubscribed(ctx)` after each subscribe acknowledgement
- * with its signal aborted and awaited on stop; `onResync` for overflow events and a replay id
- * outside retention; unreadable events skipped (logged without values) with the checkpoint
+ * with its signal aborted and awaited on stop; `resync` for overflow events (everything) and a
+ * replay id outside retention (a window before the last event seen); unreadable events skipped (logged without values) with the checkpoint
  * moving past them; a full queue drops the client and resubscribes from the checkpoint.
  */
 import t from 'tap'
@@ -44,16 +44,17 @@ t.test('onSubscribed gets the stream context in the background; stop aborts its 
   t.ok(hookEnded, 'the stop waited for the hook')
 })
 
-t.test('overflow and unreadable events: onResync in order, nothing on the topic for them, the checkpoint moves past', async (t) => {
+t.test('overflow and unreadable events: a resync of everything, nothing on the topic for them, the checkpoint moves past', async (t) => {
   const resyncs: string[] = []
-  const cdc = await startCdcStack(t, { engine: { onResync: (_ctx, reason) => resyncs.push(reason) } })
+  const cdc = await startCdcStack(t, { engine: { resync: async (_ctx, order) => void resyncs.push(`${order.reason}:${order.from === null ? 'all' : 'window'}`) } })
   await cdc.waitForHealth('streaming')
   await cdc.createContacts('Before')
   const overflow = (await cdc.sf('POST', '/events', { kind: 'overflow', object: 'Contact' })).body.replayId as number
   const garbage = (await cdc.sf('POST', '/publish', { channel: CONTACT_CHANNEL, payload: { Secret__c: 'customer value', ChangeEventHeader: { recordIds: ['003000000000001AAA'] } } })).body.replayId as number
   t.ok(garbage > overflow)
   await waitFor(async () => (await cdc.checkpoint()) === garbage, 10_000, 'checkpoint past both')
-  t.same(resyncs, ['overflow event'])
+  await waitFor(() => resyncs.length === 1, 10_000, 'resync ran')
+  t.same(resyncs, ['overflow:all'])
   t.equal(cdc.changes().length, 1, 'only the record change')
   const warned = cdc.stack.logs.lines().find((l) => l.msg === 'unreadable change event skipped')
   t.match(warned, { level: 40, component: 'cdc', merchantId: cdc.merchantId, replayId: garbage, reason: /changeType/ })
@@ -63,9 +64,9 @@ t.test('overflow and unreadable events: onResync in order, nothing on the topic 
   t.match(metrics, /bridge_cdc_events_total\{[^}]*outcome="resync"[^}]*\} 1/)
 })
 
-t.test('a checkpoint outside retention: subscribe to new events, onResync, the checkpoint moves on from the new ids', async (t) => {
+t.test('a checkpoint outside retention: subscribe to new events, a resync of a window, the checkpoint moves on from the new ids', async (t) => {
   const resyncs: string[] = []
-  const cdc = await startCdcStack(t, { engine: { onResync: (_ctx, reason) => resyncs.push(reason) } })
+  const cdc = await startCdcStack(t, { engine: { resync: async (_ctx, order) => void resyncs.push(`${order.reason}:${order.from === null ? 'all' : 'window'}`) } })
   await cdc.waitForHealth('streaming')
   await cdc.createContacts('Before')
   await cdc.waitForChanges(1)
@@ -73,8 +74,8 @@ t.test('a checkpoint outside retention: subscribe to new events, onResync, the c
   await cdc.createContacts('Evicted')
   await cdc.sf('POST', '/faults', { kind: 'cometd-shrink-retention', retainEvents: 0 })
   await cdc.stack.restart()
-  await waitFor(() => resyncs.length === 1, 10_000, 'onResync')
-  t.same(resyncs, ['replay id outside retention'])
+  await waitFor(() => resyncs.length === 1, 10_000, 'resync ran')
+  t.same(resyncs, ['replay-invalid:window'])
   // The stored health said streaming all along; the new engine's stream says when it subscribed again.
   await waitFor(() => cdc.engine().streams()[0]?.state === 'streaming', 10_000, 'subscribed from -1')
   // Subscribed to new events: a change made now arrives, the evicted one is the resync's job.

@@ -12,7 +12,7 @@ import { createPipeline, type PipelineDeps, type QueuedEvent } from '../../src/c
 import { waitFor } from '../helpers/index.ts'
 
 const logger = createLogger({ level: 'silent' })
-const metrics = { event: () => undefined, reconnect: () => undefined }
+const metrics = { event: () => undefined, reconnect: () => undefined, resync: () => undefined, resyncEnded: () => undefined, stall: () => undefined, limitsProbe: () => undefined }
 const event = (replayId: number, records = 1): QueuedEvent => ({
   replayId, receivedAt: Date.now(), messages: Array.from({ length: records }, (_, i) => ({ key: `m:r${replayId}-${i}`, value: String(replayId) })),
 })
@@ -40,7 +40,9 @@ function harness(t: Test, overrides: Partial<PipelineDeps> = {}, checkpoint: num
       replay = null
       return r
     },
-    onResync: (reason) => calls.push(`resync:${reason}`),
+    onResync: async (reason) => {
+      calls.push(`resync:${reason}`)
+    },
     onOverflow: () => calls.push('overflow'),
     onDrained: () => calls.push('drained'),
     onReplayRequest: (id) => calls.push(`replay:${id}`),

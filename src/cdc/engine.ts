@@ -15,6 +15,7 @@ import type { Services } from '../services.ts'
 import { createHealthReporter, needsReauthError, type CdcHealth } from './health.ts'
 import { createCdcMetrics } from './metrics.ts'
 import { createStream, type Stream, type StreamHooks, type StreamState } from './stream.ts'
+import { createLimitsReader } from './watch.ts'
 
 export interface CdcEngineOptions extends StreamHooks {
   /** Messages one stream holds in memory before it drops its client until Kafka catches up. Default 20 000. */
@@ -67,6 +68,7 @@ export function createCdcEngine(services: Services, options: CdcEngineOptions = 
     resyncRetryMinMs: options.resyncRetryMinMs ?? 5000,
     resyncRetryMaxMs: 300_000,
   }
+  const readLimits = createLimitsReader(config.salesforce.limitsPollMs)
   const hooks: StreamHooks = {
     ...(options.onSubscribed ? { onSubscribed: options.onSubscribed } : {}),
     ...(options.resync ? { resync: options.resync } : {}),
@@ -99,7 +101,7 @@ export function createCdcEngine(services: Services, options: CdcEngineOptions = 
 
   function startStream(merchantId: string): void {
     const stream = createStream({
-      services, owner, hooks, health, metrics, tuning,
+      services, owner, hooks, health, metrics, tuning, readLimits,
       onEnd: () => {
         if (streams.get(merchantId) === stream) streams.delete(merchantId)
       },

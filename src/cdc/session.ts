@@ -34,7 +34,7 @@ import { createMailbox } from './mailbox.ts'
 import type { CdcMetrics } from './metrics.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
 import { createResyncer, type ResyncOrder } from './resync.ts'
-import { allocationAvailable, newestModstamp, stalledSince } from './watch.ts'
+import { allocationAvailable, newestModstamp, stalledSince, type LimitsReader } from './watch.ts'
 
 /** What the hooks get about the stream they are called for. */
 export interface StreamContext {
@@ -89,6 +89,8 @@ export interface SessionDeps {
   hooks: StreamHooks
   health: HealthReporter
   metrics: CdcMetrics
+  /** `/limits`, read once per org and SALESFORCE_LIMITS_POLL_MS (shared by the engine's streams). */
+  readLimits: LimitsReader
   tuning: StreamTuning
   log: Logger
   /** What the stream shows in `streams()`. */
@@ -382,7 +384,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   /** Paused on an allocation: whether `/limits` says it is back (a failed read: try anyway). */
   async function allocationBack(code: LimitCode): Promise<SessionEnd | boolean> {
     try {
-      const { available, remaining } = await allocationAvailable(await connections.get(merchantId), code)
+      const { available, remaining } = await allocationAvailable(() => deps.readLimits(connection!.orgId, () => connections.get(merchantId)), code)
       metrics.limitsProbe(available ? 'available' : 'exhausted')
       log.info({ code, remaining }, available ? 'allocation available again: subscribing from the checkpoint' : 'allocation still used up: staying paused')
       return available

@@ -12,6 +12,7 @@ import type { CdcState, LeaseFence } from '../store/index.ts'
 import type { CdcHealth, HealthReporter } from './health.ts'
 import { createWaker } from './mailbox.ts'
 import type { CdcMetrics } from './metrics.ts'
+import type { LimitsReader } from './watch.ts'
 import { runSession, type SessionEnd, type StreamHooks, type StreamTuning } from './session.ts'
 
 export type { StreamContext, StreamHooks, StreamTuning } from './session.ts'
@@ -22,6 +23,7 @@ export interface StreamDeps {
   hooks: StreamHooks
   health: HealthReporter
   metrics: CdcMetrics
+  readLimits: LimitsReader
   tuning: StreamTuning
   /** The stream ended by itself (needs-reauth, not connected, import off): the engine forgets it. */
   onEnd: () => void
@@ -76,7 +78,7 @@ export function createStream(deps: StreamDeps, merchantId: string): Stream {
     let end: SessionEnd = 'released'
     try {
       end = await runSession({
-        services, merchantId, hooks: deps.hooks, health: deps.health, metrics: deps.metrics, tuning, log,
+        services, merchantId, hooks: deps.hooks, health: deps.health, metrics: deps.metrics, readLimits: deps.readLimits, tuning, log,
         setState: (state) => {
           current = state
         },

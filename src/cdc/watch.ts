@@ -45,14 +45,33 @@ export function stalledSince(input: StallInput): number | null {
 
 type Limits = Record<string, { Max?: number; Remaining?: number } | undefined>
 
-/** Whether the allocation that paused the stream is available again, by `/limits`. */
-export async function allocationAvailable(conn: Connection, code: LimitCode): Promise<{ available: boolean; remaining: number | null }> {
-  let limits: Limits
-  try {
-    limits = (await withSalesforceDeadline(Promise.resolve(conn.limits()), 'read /limits')) as unknown as Limits
-  } catch (err) {
-    throw toSalesforceError(err, 'read /limits')
+/** Reads `/limits` at most once per org and period (several merchants may share an org). */
+export type LimitsReader = (orgId: string, conn: () => Promise<Connection>) => Promise<Limits>
+
+export function createLimitsReader(periodMs: number): LimitsReader {
+  const recent = new Map<string, { at: number; limits: Promise<Limits> }>()
+  return (orgId, conn) => {
+    const now = Date.now()
+    const hit = recent.get(orgId)
+    // A little under the period, so each paused stream's own timer gets a fresh read.
+    if (hit && now - hit.at < periodMs * 0.8) return hit.limits
+    const limits = (async () => {
+      try {
+        return (await withSalesforceDeadline(Promise.resolve((await conn()).limits()), 'read /limits')) as unknown as Limits
+      } catch (err) {
+        throw toSalesforceError(err, 'read /limits')
+      }
+    })()
+    recent.set(orgId, { at: now, limits })
+    limits.catch(() => recent.delete(orgId))
+    for (const [id, entry] of recent) if (now - entry.at > periodMs) recent.delete(id)
+    return limits
   }
+}
+
+/** Whether the allocation that paused the stream is available again, by `/limits`. */
+export async function allocationAvailable(read: () => Promise<Limits>, code: LimitCode): Promise<{ available: boolean; remaining: number | null }> {
+  const limits = await read()
   // CDC is durable streaming; older orgs report only the generic entry.
   const entry = code === 'cdc.delivery-limit' ? limits.DailyDeliveredPlatformEvents : limits.DurableStreamingApiConcurrentClients ?? limits.StreamingApiConcurrentClients
   const remaining = typeof entry?.Remaining === 'number' ? entry.Remaining : null

@@ -71,7 +71,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
   t.test(`${backend}: a replay id outside retention: new events from now, a window resynced from the last event seen`, async (t) => {
     const r = await startResyncStack(t, { backend, env: { CDC_RESYNC_OVERLAP_MS: '0' } })
+    const seededAt = new Date().toISOString()
     const ids = await r.contacts.create(seed(10, 'rt'), false)
+    // The window is whole seconds: the last event must come in a later second than the seeds.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
     await r.merchant.saveImport(IMPORT)
     await r.waitForCdc('streaming')
     await r.waitForRun((run) => run.progress.processed === 10, 'first load of 10')
@@ -93,7 +96,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await waitFor(async () => (await r.stack.store.findLinkByRecord(r.merchantId, ids[2]!)) === null, 30_000, 'deleted while down: unlinked')
     const run = await r.waitForRun((x) => x.checkpoint?.resync, 'the resync run completed')
     t.match(run, { checkpoint: { resync: { from: String } }, progress: { reason: 'replay-invalid' } })
-    t.ok(run.progress.processed >= 3 && run.progress.processed < 11, `only the window was read (${run.progress.processed} records, not 11)`)
+    const lastEventAt = (await r.stack.store.getSyncHealth(r.merchantId)).lastEventAt
+    t.ok(run.progress.processed >= 3 && run.progress.processed < 11, `only the window was read (${run.progress.processed} records, not 11; from ${run.checkpoint.resync.from}, last event ${lastEventAt?.toISOString()}, seeded ${seededAt})`)
     await r.waitForCdc('streaming')
     t.ok(r.stack.logs.lines().some((l) => l.msg === 'stored replay id outside retention: subscribing to new events, a resync covers the gap' && l.level === 40), 'logged')
     t.equal(await r.metric('bridge_cdc_resyncs_total', { reason: 'replay-invalid' }), 1, 'counted')

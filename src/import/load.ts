@@ -153,7 +153,8 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
       const pages = readRecords(conn, { object: imp.object, fields, afterId: lastId, ...window }, {
         bulkThreshold: config.salesforce.bulkThreshold, pageSize, signal, onApiCall: () => void apiCalls++,
         onStart: async (read) => {
-          total = read.total
+          // A resumed load counts what is left after its checkpoint.
+          total = processed + read.total
           logger.info({ runId: run.id, total: read.total, path: read.path }, read.path === 'bulk' ? 'reading through Bulk API 2.0' : 'reading through REST queries')
           await update({ phase: 'read', apiCalls, progress: { processed, total, reason } })
         },

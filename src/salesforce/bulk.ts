@@ -111,8 +111,9 @@ async function errorOf(res: Response, what: string): Promise<AppError> {
 
 /** One Bulk API call with the connection's session: a 401 refreshes it once and calls again. */
 async function call(conn: Connection, method: string, path: string, init: { body?: unknown; accept?: string; signal: AbortSignal; what: string; onApiCall?: (() => void) | undefined }): Promise<Response> {
-  const url = `${conn.instanceUrl}/services/data/v${conn.version}/jobs/query${path}`
   for (let refreshed = false; ; refreshed = true) {
+    // Read each time: a refresh may move the instance URL as well as the token.
+    const url = `${conn.instanceUrl}/services/data/v${conn.version}/jobs/query${path}`
     const startedAt = Date.now()
     const headers: Record<string, string> = { authorization: `Bearer ${conn.accessToken ?? ''}`, accept: init.accept ?? 'application/json' }
     const options = conn._callOptions

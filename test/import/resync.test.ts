@@ -32,8 +32,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     t.notOk(r.statuses().some((s) => s.state === 'resyncing'))
   })
 
-  t.test(`${backend}: an overflow event: the whole object resynced with queryAll, the position kept, resyncing meanwhile`, async (t) => {
-    const r = await startResyncStack(t, { backend })
+  // PostgreSQL's variant reads through Bulk API 2.0 (queryAll job), SQLite's through REST queryAll.
+  const bulk = backend === 'postgres'
+  t.test(`${backend}: an overflow event: the whole object resynced with queryAll${bulk ? ' (Bulk API 2.0)' : ''}, the position kept, resyncing meanwhile; then a wildcard event`, async (t) => {
+    const r = await startResyncStack(t, { backend, env: bulk ? { SALESFORCE_BULK_THRESHOLD: '5' } : {} })
     const ids = await r.contacts.create(seed(12, 'ov'), false)
     await r.merchant.saveImport(IMPORT)
     await r.waitForCdc('streaming')
@@ -67,6 +69,21 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     // Streaming goes on from the kept position.
     await r.contacts.update(ids[1]!, { Title: 'after the resync' })
     await r.waitForTitle('ov1@example.com', 'after the resync')
+    if (bulk) t.ok(r.stack.logs.lines().some((l) => l.msg === 'reading through Bulk API 2.0' && l.merchantId === r.merchantId), 'read through Bulk API 2.0')
+
+    // A wildcard record id (a custom field type conversion) names no record: everything again.
+    await r.sf('POST', '/cdc', { object: 'Contact', enabled: false })
+    await r.contacts.update(ids[2]!, { Title: 'converted' })
+    await r.sf('POST', '/cdc', { object: 'Contact', enabled: true })
+    const wildcard = await r.sf('POST', '/publish', { channel: CONTACT_CHANNEL, payload: {
+      ChangeEventHeader: { entityName: 'Contact', recordIds: ['003*'], changeType: 'UPDATE', changeOrigin: '', transactionKey: 'tk-wildcard', sequenceNumber: 1, commitTimestamp: Date.now(), commitNumber: 1, commitUser: '005000000000001AAA', changedFields: ['Title'] },
+    } })
+    t.equal(wildcard.status, 201)
+    await r.waitForTitle('ov2@example.com', 'converted')
+    await r.waitForRun((x) => x.progress.reason === 'wildcard', 'the wildcard resync completed')
+    t.equal(await r.metric('bridge_cdc_resyncs_total', { reason: 'wildcard' }), 1)
+    await r.waitForCdc('streaming')
+    t.ok(r.statuses().some((x) => x.state === 'resyncing' && x.reason === 'wildcard'))
   })
 
   t.test(`${backend}: a replay id outside retention: new events from now, a window resynced from the last event seen`, async (t) => {

@@ -27,6 +27,18 @@ import { retry, sleep } from '../retry.ts'
 import { SALESFORCE_CALL_TIMEOUT_MS, toSalesforceError, withSalesforceDeadline } from './errors.ts'
 import type { SalesforceRecord } from './query.ts'
 
+/**
+ * Emitted on the jsforce Connection for every Bulk call this module makes with fetch (they do
+ * not go through jsforce's transport, so a counter hooked there does not see them): the API
+ * budget counts them by listening on the connection.
+ */
+export const BULK_API_CALL = 'bulk-api-call'
+export interface BulkApiCall {
+  url: string
+  /** The answer's `Sforce-Limit-Info` (`api-usage=used/max`), or null. */
+  limitInfo: string | null
+}
+
 /** A field's describe name and type, by lower-cased name. */
 export type FieldTypes = Map<string, { name: string; type: string }>
 
@@ -127,6 +139,7 @@ async function call(conn: Connection, method: string, path: string, init: { body
       throw new AppError('salesforce.unavailable', `${init.what}: ${(err as Error).message}`, { cause: err })
     }
     noteLimits(conn, res)
+    conn.emit(BULK_API_CALL, { url, limitInfo: res.headers.get('sforce-limit-info') } satisfies BulkApiCall)
     if (res.status === 401 && !refreshed && conn._refreshDelegate) {
       await res.body?.cancel()
       try {

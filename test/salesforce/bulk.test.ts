@@ -6,7 +6,7 @@
  * single-flight refresh, a 503 on a page retried without duplicates, and every API call counted.
  */
 import t from 'tap'
-import { bulkQuery, fieldTypesOf, selectPage, type SalesforceRecord } from '../../src/salesforce/index.ts'
+import { BULK_API_CALL, bulkQuery, fieldTypesOf, selectPage, type BulkApiCall, type SalesforceRecord } from '../../src/salesforce/index.ts'
 import { salesforceSetup } from './bulk-setup.ts'
 
 const FIELDS = ['FirstName', 'LastName', 'Email', 'Cohort_Points__c', 'HasOptedOutOfEmail', 'Birthdate', 'CreatedDate']
@@ -36,6 +36,10 @@ t.test('many pages by locator, bounded batches, records typed exactly as REST gi
   const types = await fieldTypesOf(conn, 'Contact')
   const before = await sf.stats()
   let calls = 0
+  const announced: BulkApiCall[] = []
+  const listener = (call: BulkApiCall) => void announced.push(call)
+  conn.on(BULK_API_CALL, listener)
+  t.teardown(() => void conn.off(BULK_API_CALL, listener))
   const { sizes, records } = await collect(bulkQuery(conn, { soql: SOQL, object: 'Contact', operation: 'query', types }, { maxRecords: 5, batchSize: 4, pollMinMs: 5, onApiCall: () => calls++ }))
   t.equal(records.length, 23)
   t.ok(sizes.every((s) => s <= 4), `batches of at most 4 (${sizes.join(',')})`)
@@ -53,6 +57,8 @@ t.test('many pages by locator, bounded batches, records typed exactly as REST gi
   t.equal(delta('POST /jobs/query'), 1)
   t.equal(delta('DELETE /jobs/query/{id}'), 1, 'the job is deleted once read')
   t.equal(calls, after.total - before.total - 1, 'onApiCall saw every call but the REST comparison')
+  t.equal(announced.length, calls, 'the connection announced every Bulk call (for the API budget)')
+  t.ok(announced.every((c) => /\/services\/data\/v62\.0\/jobs\/query/.test(c.url) && /api-usage=\d+\/\d+/.test(c.limitInfo ?? '')), 'with its URL and Sforce-Limit-Info')
   t.same((await sf.jobs()).length, 0)
 })
 

@@ -2,10 +2,12 @@
  * The sync engines the service runs, as component factories (src/services.ts): the CDC
  * subscriber, which runs the first full load once a merchant's subscription holds its stream
  * position (and a resync when Salesforce asks for one), the importer, and the reader of
- * users created later in Cohort (mode `existing`). `server.ts` passes them to `buildApp`;
+ * users created later in Cohort (mode `existing`), and the exporter of Cohort user events
+ * into Salesforce. `server.ts` passes them to `buildApp`;
  * tests pick what they need.
  */
 import { createCdcEngine, type CdcEngineOptions } from './cdc/index.ts'
+import { createExporter, type ExporterOptions } from './cohort-events/index.ts'
 import { createImporter, createLoadRunner, createNewUserImporter, type ImporterOptions } from './import/index.ts'
 import type { ComponentFactory } from './services.ts'
 
@@ -15,6 +17,7 @@ export interface EngineOptions {
   loadPageSize?: number
   /** Tuning of the CDC subscriber (tests: quicker resync retries). */
   cdc?: Pick<CdcEngineOptions, 'resyncRetryMinMs' | 'stallGraceMs' | 'replayPollMs'>
+  exporter?: ExporterOptions
 }
 
 /** The import direction: subscriber (with its load), importer, new-user reader. */
@@ -35,7 +38,12 @@ export function importEngines(options: EngineOptions = {}): ComponentFactory[] {
   ]
 }
 
+/** The export direction: the exporter of Cohort user events (src/cohort-events). */
+export function exportEngines(options: EngineOptions = {}): ComponentFactory[] {
+  return [(services) => createExporter(services, options.exporter)]
+}
+
 /** Every engine of the service. */
 export function syncEngines(options: EngineOptions = {}): ComponentFactory[] {
-  return importEngines(options)
+  return [...importEngines(options), ...exportEngines(options)]
 }

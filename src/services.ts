@@ -19,7 +19,7 @@ import { createMetricsRegistry } from './http/index.ts'
 import { createKafkaClient, type KafkaClient } from './kafka/index.ts'
 import type { Logger } from './logger.ts'
 import { createMerchantEvents, type MerchantEvents } from './merchant-events.ts'
-import { createDescribeService, createSalesforceConnections, type DescribeService, type SalesforceConnections } from './salesforce/index.ts'
+import { createApiBudget, createDescribeService, createSalesforceConnections, type ApiBudget, type DescribeService, type SalesforceConnections } from './salesforce/index.ts'
 import { createSettingsService, type SettingsService } from './settings/index.ts'
 import { createStore, type Store } from './store/index.ts'
 
@@ -31,6 +31,8 @@ export interface Services extends Component {
   kafka: KafkaClient
   cipher: TokenCipher
   connections: SalesforceConnections
+  /** Every Salesforce API call of the process, counted per org (contracts §8 apiBudget). */
+  budget: ApiBudget
   describe: DescribeService
   cohort: CohortClient
   events: MerchantEvents
@@ -77,12 +79,13 @@ export function createServices(config: Config, options: ServiceOptions): Service
   })
   const cipher = createTokenCipher(config.tokenEncryptionKeys)
   const events = options.events ?? createMerchantEvents(logger)
-  const connections = options.connections ?? createSalesforceConnections({ config, store, cipher, logger, events })
+  const budget = createApiBudget({ store, logger })
+  const connections = options.connections ?? createSalesforceConnections({ config, store, cipher, logger, events, budget })
   const describe = createDescribeService(connections)
   const cohort = options.cohort ?? createCohortClient({ baseUrl: config.cohort.apiUrl, token: config.cohort.apiToken, logger })
   const settings = createSettingsService({ store, events, logger, pollMs: config.settingsPollMs })
 
-  const parts: Component[] = [kafka, settings]
+  const parts: Component[] = [kafka, settings, budget]
   const release = async () => {
     await stopAll(parts, logger)
     await store.close()
@@ -97,6 +100,6 @@ export function createServices(config: Config, options: ServiceOptions): Service
       await lifecycle.stop()
       await release()
     },
-    config, logger, metrics, store, kafka, cipher, connections, describe, cohort, events, settings,
+    config, logger, metrics, store, kafka, cipher, connections, budget, describe, cohort, events, settings,
   }
 }

@@ -30,3 +30,25 @@ export type CohortUserEvent = z.infer<typeof CohortUserEvent>
 export function cohortEventKeyOf(event: Pick<CohortUserEvent, 'merchantId' | 'userId'>): string {
   return `${event.merchantId}:${event.userId}`
 }
+
+/** The parsed form the exporter works with. */
+export type UserEvent = CohortUserEvent
+
+export type ParsedEvent = { ok: true; event: UserEvent } | { ok: false; reason: string }
+
+/** A topic message as an event; a message that is not JSON or breaks the schema says why (a dead letter). */
+export function parseUserEvent(value: Buffer | string | null | undefined): ParsedEvent {
+  if (value === null || value === undefined) return { ok: false, reason: 'the message has no value' }
+  let json: unknown
+  try {
+    json = JSON.parse(value.toString())
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` }
+  }
+  const parsed = CohortUserEvent.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    return { ok: false, reason: `breaks the user event schema: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` }
+  }
+  return { ok: true, event: parsed.data }
+}

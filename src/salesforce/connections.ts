@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
 import type { TokenCipher } from '../crypto/index.ts'
 import type { Connection as StoredConnection, SalesforceEnvironment, Store } from '../store/index.ts'
+import type { ApiBudget } from './budget.ts'
 
 export interface SalesforceConnections {
   /** A ready jsforce Connection for the merchant; `salesforce.not-connected` / `salesforce.needs-reauth` otherwise. */
@@ -32,6 +33,8 @@ export interface SalesforceConnectionsDeps {
   logger: Logger
   /** Told when a connection moves to needs-reauth, so the merchant's work stops. */
   events: MerchantEvents
+  /** Counts every API call of every connection it builds (the org's API budget). */
+  budget?: ApiBudget
 }
 
 /** Context strings of the token ciphertexts (authenticated data): a token only decrypts in its own slot. */
@@ -127,6 +130,7 @@ export function createSalesforceConnections(deps: SalesforceConnectionsDeps): Sa
         )
       },
     })
+    deps.budget?.track(conn, stored.orgId)
     return conn
   }
 

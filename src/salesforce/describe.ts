@@ -29,10 +29,25 @@ export interface FieldInfo {
   emailCapable: boolean
 }
 
+/** What writing a value into a field needs beyond {@link FieldInfo} (export's conversion). */
+export interface FieldDetail extends FieldInfo {
+  /** Digits in all (double, currency, percent). */
+  precision: number
+  /** Digits after the point (double, currency, percent). */
+  scale: number
+  /** Digits of an int. */
+  digits: number
+  /** Active picklist values. */
+  picklistValues: string[]
+  restrictedPicklist: boolean
+}
+
 export interface DescribeService {
   objects(merchantId: string, options?: { refresh?: boolean }): Promise<ObjectInfo[]>
   /** `not-found` when the object does not exist or is not visible to the connected user. */
   fields(merchantId: string, object: string, options?: { refresh?: boolean }): Promise<FieldInfo[]>
+  /** The fields with what writing them needs (precision, picklist values…); cached like `fields`. */
+  fieldDetails(merchantId: string, object: string, options?: { refresh?: boolean }): Promise<FieldDetail[]>
   forget(merchantId: string): void
 }
 
@@ -52,6 +67,22 @@ interface RawField {
   createable?: boolean
   updateable?: boolean
   defaultedOnCreate?: boolean
+  precision?: number | null
+  scale?: number | null
+  digits?: number | null
+  picklistValues?: Array<{ value: string; active?: boolean }> | null
+  restrictedPicklist?: boolean | null
+}
+
+function toFieldDetail(f: RawField): FieldDetail {
+  return {
+    ...toFieldInfo(f),
+    precision: f.precision ?? 0,
+    scale: f.scale ?? 0,
+    digits: f.digits ?? 0,
+    picklistValues: (f.picklistValues ?? []).filter((v) => v.active !== false).map((v) => v.value),
+    restrictedPicklist: f.restrictedPicklist ?? false,
+  }
 }
 
 function toFieldInfo(f: RawField): FieldInfo {
@@ -72,7 +103,7 @@ function toFieldInfo(f: RawField): FieldInfo {
 
 export function createDescribeService(connections: SalesforceConnections): DescribeService {
   const objectsCache = new LRUCache<string, ObjectInfo[]>({ max: 10_000, ttl: 600_000 })
-  const fieldsCache = new LRUCache<string, FieldInfo[]>({ max: 50_000, ttl: 600_000 })
+  const fieldsCache = new LRUCache<string, FieldDetail[]>({ max: 50_000, ttl: 600_000 })
 
   return {
     async objects(merchantId, options = {}) {
@@ -94,6 +125,10 @@ export function createDescribeService(connections: SalesforceConnections): Descr
     },
 
     async fields(merchantId, object, options = {}) {
+      return (await this.fieldDetails(merchantId, object, options)).map(({ precision: _p, scale: _s, digits: _d, picklistValues: _v, restrictedPicklist: _r, ...info }) => info)
+    },
+
+    async fieldDetails(merchantId, object, options = {}) {
       const key = `${merchantId}\u0000${object}`
       const cached = options.refresh ? undefined : fieldsCache.get(key)
       if (cached) return cached
@@ -105,7 +140,7 @@ export function createDescribeService(connections: SalesforceConnections): Descr
       } catch (err) {
         throw toSalesforceError(err, `describe ${object}`)
       }
-      const fields = described.fields.map(toFieldInfo)
+      const fields = described.fields.map(toFieldDetail)
       fieldsCache.set(key, fields)
       return fields
     },

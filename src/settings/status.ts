@@ -4,10 +4,13 @@
  * answers the same: the CDC state and error and `lastImportAt` as the subscriber and the
  * importer record them, the replay checkpoint, the first full load (the newest run of kind
  * `import-load`, src/import/load.ts), open errors and their codes, parked export changes, the
- * export pause, the last reconcile. `lastExportAt`, pending export and the API budget keep
- * their final shape and answer null / 0 until the export engine reports them.
+ * export pause, the last reconcile, and what the exporter reports: `lastExportAt` (written
+ * with each export batch), the pending export changes of every live instance, and the API
+ * budget (the bridge's own calls of the org in the last 24 hours against
+ * `apiBudgetPercent` × the org's `DailyApiRequests.Max` as Salesforce last reported it).
  */
-import { cdcChannelOf } from '../salesforce/index.ts'
+import type { Config } from '../config.ts'
+import { budgetWindowStart, cdcChannelOf } from '../salesforce/index.ts'
 import type { JobRun, Store } from '../store/index.ts'
 import type { SettingsService } from './service.ts'
 
@@ -16,7 +19,12 @@ export type ConnectionStateView = 'not-connected' | 'connected' | 'needs-reauth'
 export interface StatusDeps {
   store: Store
   settings: SettingsService
+  /** For the default API budget share (SALESFORCE_API_BUDGET_PERCENT). */
+  config?: Pick<Config, 'salesforce'>
 }
+
+/** An instance that has not reported its pending export changes for this long is left out. */
+const PENDING_FRESH_MS = 30_000
 
 /** The run kind of the first full load (LOAD_KIND of src/import, which depends on settings). */
 const LOAD_KIND = 'import-load'
@@ -48,7 +56,7 @@ function loadView(run: JobRun | null): { state: 'idle' | 'running' | 'completed'
 
 export async function buildStatus(deps: StatusDeps, merchantId: string) {
   const { store } = deps
-  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause, sync, load, backfill] = await Promise.all([
+  const [connection, settings, errors, errorsByCode, lastReconcile, parked, pause, sync, load, backfill, lastExportAt, pending] = await Promise.all([
     store.getConnection(merchantId),
     deps.settings.get(merchantId),
     store.countErrors(merchantId),
@@ -59,12 +67,17 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
     store.getSyncHealth(merchantId),
     store.getLatestJobRun(merchantId, LOAD_KIND),
     store.getLatestJobRun(merchantId, BACKFILL_KIND),
+    store.getLastExportAt(merchantId),
+    store.countExportPending(merchantId, new Date(Date.now() - PENDING_FRESH_MS)),
   ])
   const object = settings.import.object
   const replayId = object ? await store.getReplayId(merchantId, cdcChannelOf(object)) : null
   const hasTokens = connection !== null && connection.state !== 'disconnected' && connection.refreshTokenEnc !== null
   const state: ConnectionStateView = !hasTokens ? 'not-connected' : connection.state === 'needs-reauth' ? 'needs-reauth' : 'connected'
   const paused = pause !== null && (pause.until === null || pause.until > new Date())
+  const usage = connection ? await store.getApiUsage(connection.orgId, budgetWindowStart()) : null
+  const percent = settings.export.apiBudgetPercent ?? deps.config?.salesforce.apiBudgetPercent ?? 50
+  const exporting = state === 'connected' && settings.import.enabled && settings.export.enabled
   return {
     merchantId,
     connection: hasTokens
@@ -86,17 +99,22 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
       replayId: replayId === null ? null : String(replayId),
       load: loadView(load),
       lastImportAt: sync.lastImportAt?.toISOString() ?? null,
-      lastExportAt: null,
+      lastExportAt: lastExportAt?.toISOString() ?? null,
       export: {
-        state: paused ? 'paused' : 'stopped',
+        state: paused ? 'paused' : exporting ? 'running' : 'stopped',
         pauseReason: paused ? pause.reason : null,
         pausedUntil: paused ? pause.until?.toISOString() ?? null : null,
-        pending: 0,
+        pending,
         parked,
       },
-      pendingExport: 0,
+      pendingExport: pending + parked,
       exportBackfill: backfillView(backfill),
-      apiBudget: { used: null, limit: null, orgUsed: null, orgMax: null },
+      apiBudget: {
+        used: usage?.used ?? null,
+        limit: usage?.orgMax == null ? null : Math.floor((usage.orgMax * percent) / 100),
+        orgUsed: usage?.orgUsed ?? null,
+        orgMax: usage?.orgMax ?? null,
+      },
       errors,
       errorsByCode,
       lastReconcile: lastReconcile

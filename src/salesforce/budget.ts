@@ -1,7 +1,8 @@
 /**
  * The API budget (contracts §8 `apiBudget`): every Salesforce API call the bridge makes is
  * counted here, per org, whoever made it (import, export, describe, Bulk API 2.0, `/limits`),
- * because the connection factory hooks every connection's HTTP transport into {@link ApiBudget.track}.
+ * because the connection factory hooks every connection's HTTP transport into {@link ApiBudget.track}
+ * (and listens for the Bulk API 2.0 calls src/salesforce/bulk.ts announces on the connection).
  * Counting is batch-shaped: a call only bumps a number in memory; the counts go to the store
  * (hourly buckets shared by every instance) every `flushMs`, and so does the org's usage as
  * Salesforce reports it in `Sforce-Limit-Info: api-usage=used/max`. `used` is the sum of the
@@ -10,6 +11,7 @@
 import { createComponent, type Component } from '../component.ts'
 import type { Logger } from '../logger.ts'
 import type { ApiUsage, Store } from '../store/index.ts'
+import { BULK_API_CALL, type BulkApiCall } from './bulk.ts'
 
 /** Requests under `/services/data/vXX.X/` are API calls; the versions list is not (contracts §5). */
 const API_CALL = /\/services\/data\/v\d+\.\d+(\/|$)/
@@ -107,9 +109,15 @@ export function createApiBudget(deps: { store: Store; logger: Logger; flushMs?: 
       if (parsed) reports.set(orgId, { ...parsed, at: new Date() })
     },
     track(conn, orgId) {
-      const holder = conn as { _transport?: Transport }
+      const holder = conn as { _transport?: Transport; on?: (event: string, listener: (call: BulkApiCall) => void) => void }
       const transport = holder._transport
       if (!transport || (transport as { tracked?: boolean }).tracked) return
+      // Bulk API 2.0 calls go through fetch (src/salesforce/bulk.ts) and are announced instead.
+      holder.on?.(BULK_API_CALL, (call) => {
+        if (!isApiCallUrl(call.url)) return
+        budget.count(orgId)
+        budget.observe(orgId, call.limitInfo)
+      })
       const send = transport.httpRequest.bind(transport)
       transport.httpRequest = (request, options) => {
         const answer = send(request, options)

@@ -1,8 +1,8 @@
 /**
  * One merchant's CDC stream, a component. It holds the fenced lease `cdc:{merchantId}` (so one
  * instance streams a merchant), renews it every ttl/3 and stops streaming the moment a renewal
- * fails; without the lease it waits in `standby` and tries again every ttl. Under the lease,
- * session.ts streams.
+ * fails; without the lease it waits in `standby` and tries again when the holder's lease runs
+ * out (at most a ttl later). Under the lease, session.ts streams.
  */
 import { createComponent, type Component } from '../component.ts'
 import type { Logger } from '../logger.ts'
@@ -16,6 +16,9 @@ import type { LimitsReader } from './watch.ts'
 import { runSession, type SessionEnd, type StreamHooks, type StreamTuning } from './session.ts'
 
 export type { StreamContext, StreamHooks, StreamTuning } from './session.ts'
+
+/** Standby's shortest wait between tries (and its margin past the holder's expiry). */
+const STANDBY_MIN_MS = 250
 
 export interface StreamDeps {
   services: Services
@@ -99,6 +102,18 @@ export function createStream(deps: StreamDeps, merchantId: string): Stream {
     }
   }
 
+  /**
+   * How long standby waits before trying again: until the holder's lease runs out (a dead
+   * holder's stream changes hands one TTL after its last renewal, not up to two), at most a TTL.
+   * The expiry is on the database's clock; a skewed local clock only moves the try (a try too
+   * early fails and waits again), never lets two hold the lease.
+   */
+  async function untilExpiry(): Promise<number> {
+    const lease = await store.getLease(leaseName).catch(() => null)
+    if (!lease?.held) return STANDBY_MIN_MS
+    return Math.min(tuning.leaseTtlMs, Math.max(STANDBY_MIN_MS, lease.expiresAt.getTime() - Date.now() + STANDBY_MIN_MS))
+  }
+
   async function run(signal: AbortSignal): Promise<void> {
     let failures = 0
     while (!signal.aborted) {
@@ -110,7 +125,7 @@ export function createStream(deps: StreamDeps, merchantId: string): Stream {
       }
       if (!grant) {
         current = 'standby'
-        await waker.wait(tuning.leaseTtlMs, signal)
+        await waker.wait(await untilExpiry(), signal)
         continue
       }
       try {

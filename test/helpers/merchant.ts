@@ -24,7 +24,10 @@ async function json(url: string, method = 'GET', body?: unknown): Promise<any> {
   return text === '' ? undefined : JSON.parse(text)
 }
 
-export async function connectMerchant(stack: Stack, options: { username?: string; merchantId?: string } = {}): Promise<TestMerchant> {
+/** What the merchant helpers use of a stack: an in-process `Stack`, or a process stack's URLs and calls. */
+export type MerchantStack = Pick<Stack, 'token' | 'call'> & { salesforce: { url: string }; cohort: { url: string } }
+
+export async function connectMerchant(stack: MerchantStack, options: { username?: string; merchantId?: string } = {}): Promise<TestMerchant> {
   const merchantId = options.merchantId ?? randomName('m')
   await json(`${stack.cohort.url}/__sandbox/merchants`, 'POST', { id: merchantId })
   const token = await stack.token({ merchantId })
@@ -47,7 +50,7 @@ export async function connectMerchant(stack: Stack, options: { username?: string
 }
 
 /** The Salesforce stand-in's record admin calls (org 1 unless `org`), as the UI user. */
-export function salesforceRecords(stack: Stack, object: string, org?: number) {
+export function salesforceRecords(stack: Pick<MerchantStack, 'salesforce'>, object: string, org?: number) {
   const base = `${stack.salesforce.url}/__sandbox/records/${object}`
   const q = org && org !== 1 ? `?org=${org}` : ''
   return {
@@ -60,7 +63,7 @@ export function salesforceRecords(stack: Stack, object: string, org?: number) {
 }
 
 /** The Cohort stand-in's users of a merchant. */
-export function cohortUsers(stack: Stack, merchantId: string) {
+export function cohortUsers(stack: Pick<MerchantStack, 'cohort'>, merchantId: string) {
   const base = `${stack.cohort.url}/__sandbox/merchants/${merchantId}/users`
   return {
     create: async (users: { email: string; properties?: Record<string, unknown> }[], events = true): Promise<string[]> => (await json(base, 'POST', { users, events })).ids,

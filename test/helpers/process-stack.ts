@@ -5,6 +5,8 @@
  * file or PostgreSQL schema (passed in the URL as `options=-c search_path=…`), the stack's own
  * random topics and group prefix, the stand-ins' URLs. For what needs a process boundary:
  * SIGKILL and restart on the same store, signals, exit codes, the JSON log on stdout.
+ * `startInstance()` adds another service process on the same store and topics (several
+ * instances, on PostgreSQL); the merchant helpers (test/helpers/merchant.ts) take the stack.
  *
  * `startProcessStack` resolves once `/readyz` answers 200; the test's teardown kills whatever
  * is still running (SIGTERM, then SIGKILL after 10 s), and a test process that exits anyway
@@ -55,11 +57,32 @@ export interface ServiceLogs {
   waitFor(predicate: (line: Record<string, unknown>) => boolean, options?: { timeoutMs?: number; from?: number }): Promise<Record<string, unknown>>
 }
 
+/** One service process (`node src/server.ts`) of a process stack. */
+export interface ServiceInstance {
+  /** Its base URL (also its PUBLIC_URL); the same after a restart. */
+  url: string
+  /** Its environment as last started. */
+  readonly env: Readonly<Record<string, string>>
+  logs: ServiceLogs
+  /** Its pid, or null while it is not running. */
+  readonly pid: number | null
+  /** Signal it (default SIGKILL) and resolve when it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<ServiceExit>
+  /**
+   * Start it (again) on the same store, port and topics (`env` on top); resolves when ready, or
+   * at once with `ready: false` (to kill it again at any point of its start).
+   */
+  start(env?: Env, options?: { ready?: boolean }): Promise<void>
+}
+
 export interface ProcessStack {
   /** The service's base URL (also its PUBLIC_URL); the same after a restart. */
   url: string
   salesforceUrl: string
   cohortUrl: string
+  /** The same URLs in the shape of the in-process stack's, for test/helpers/merchant.ts. */
+  salesforce: { url: string }
+  cohort: { url: string }
   topics: StackTopics
   groupPrefix: string
   databaseUrl: string
@@ -72,8 +95,16 @@ export interface ProcessStack {
   readonly pid: number | null
   /** Signal the service alone (default SIGKILL) and resolve when it has exited. */
   kill(signal?: NodeJS.Signals): Promise<ServiceExit>
-  /** Start the service again on the same store, port and topics (`env` on top); resolves when ready. */
-  startService(env?: Env): Promise<void>
+  /** Start the service again on the same store, port and topics (`env` on top); resolves when ready (see ServiceInstance.start). */
+  startService(env?: Env, options?: { ready?: boolean }): Promise<void>
+  /**
+   * One more service process on the same store, topics and group prefix, on a port of its own
+   * (`env` on top of the stack's): a second instance. Needs PostgreSQL for a real one (SQLite
+   * serves one instance). Stopped at teardown like the first.
+   */
+  startInstance(env?: Env): Promise<ServiceInstance>
+  /** The first service process (what `url`, `logs`, `kill` and `startService` act on). */
+  service: ServiceInstance
   token(claims: { merchantId?: string; role?: 'ops' }): Promise<string>
   call(method: string, path: string, options?: { merchantId?: string; body?: unknown; token?: string }): Promise<{ status: number; body: any; headers: Headers }>
 }
@@ -153,6 +184,106 @@ async function createSchema(schema: string): Promise<void> {
   }
 }
 
+/** A service process on `url` with `baseEnv`, not started yet; `terminate` is for the teardown. */
+function createServiceProcess(url: string, baseEnv: Record<string, string>, readyTimeoutMs: number): ServiceInstance & { terminate(): Promise<void> } {
+  const lines: Record<string, unknown>[] = []
+  let stderr = ''
+  const waiters = new Set<() => void>()
+  const logs: ServiceLogs = {
+    lines: () => lines,
+    stderr: () => stderr,
+    async waitFor(predicate, waitOptions = {}) {
+      const timeoutMs = waitOptions.timeoutMs ?? 15_000
+      const find = () => lines.slice(waitOptions.from ?? 0).find(predicate)
+      const now = find()
+      if (now) return now
+      let timer: NodeJS.Timeout | undefined
+      let check: (() => void) | undefined
+      try {
+        return await new Promise<Record<string, unknown>>((resolve, reject) => {
+          check = () => {
+            const line = find()
+            if (line) resolve(line)
+          }
+          waiters.add(check)
+          timer = setTimeout(() => reject(new Error(`no matching service log line within ${timeoutMs} ms`)), timeoutMs)
+        })
+      } finally {
+        clearTimeout(timer)
+        if (check) waiters.delete(check)
+      }
+    },
+  }
+
+  let service: ChildProcess | null = null
+  let env = baseEnv
+
+  async function start(extra: Env = {}, options: { ready?: boolean } = {}): Promise<void> {
+    if (service) throw new Error('the service is already running; kill() it first')
+    env = { ...baseEnv }
+    for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value
+    const child = spawn(NODE, [join(ROOT, 'src', 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    track(child)
+    service = child
+    child.once('exit', () => {
+      if (service === child) service = null
+    })
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+    })
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let parsed: Record<string, unknown>
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        parsed = { raw: line }
+      }
+      lines.push(parsed)
+      for (const check of waiters) check()
+    })
+    if (options.ready === false) return
+
+    const deadline = Date.now() + readyTimeoutMs
+    let last = 'no answer'
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the service exited (${child.signalCode ?? child.exitCode}) before it was ready: ${stderr.slice(-2000)}`)
+      }
+      try {
+        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })
+        last = `${res.status} ${await res.text()}`
+        if (res.status === 200) return
+      } catch (err) {
+        last = (err as Error).message
+      }
+      if (Date.now() > deadline) throw new Error(`the service was not ready within ${readyTimeoutMs} ms (last /readyz: ${last}); stderr: ${stderr.slice(-2000)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  return {
+    url,
+    get env() {
+      return env
+    },
+    logs,
+    get pid() {
+      return service?.pid ?? null
+    },
+    async kill(signal = 'SIGKILL') {
+      const child = service
+      if (!child) throw new Error('the service is not running')
+      const done = exited(child)
+      child.kill(signal)
+      return done
+    },
+    start,
+    terminate: async () => {
+      if (service) await terminate(service)
+    },
+  }
+}
+
 export async function startProcessStack(t: Test, options: ProcessStackOptions = {}): Promise<ProcessStack> {
   const names = kafkaNamesFor(options.env)
   const dir = mkdtempSync(join(tmpdir(), 'bridge-process-stack-'))
@@ -199,112 +330,46 @@ export async function startProcessStack(t: Test, options: ProcessStackOptions = 
   }
   for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) baseEnv[key] = value
 
-  const lines: Record<string, unknown>[] = []
-  let stderr = ''
-  const waiters = new Set<() => void>()
-  const logs: ServiceLogs = {
-    lines: () => lines,
-    stderr: () => stderr,
-    async waitFor(predicate, waitOptions = {}) {
-      const timeoutMs = waitOptions.timeoutMs ?? 15_000
-      const find = () => lines.slice(waitOptions.from ?? 0).find(predicate)
-      const now = find()
-      if (now) return now
-      let timer: NodeJS.Timeout | undefined
-      let check: (() => void) | undefined
-      try {
-        return await new Promise<Record<string, unknown>>((resolve, reject) => {
-          check = () => {
-            const line = find()
-            if (line) resolve(line)
-          }
-          waiters.add(check)
-          timer = setTimeout(() => reject(new Error(`no matching service log line within ${timeoutMs} ms`)), timeoutMs)
-        })
-      } finally {
-        clearTimeout(timer)
-        if (check) waiters.delete(check)
-      }
-    },
-  }
-
-  let service: ChildProcess | null = null
-  let env = baseEnv
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000
-
-  async function startService(extra: Env = {}): Promise<void> {
-    if (service) throw new Error('the service is already running; kill() it first')
-    env = { ...baseEnv }
-    for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value
-    const child = spawn(NODE, [join(ROOT, 'src', 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    track(child)
-    service = child
-    child.once('exit', () => {
-      if (service === child) service = null
-    })
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8')
-    })
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let parsed: Record<string, unknown>
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        parsed = { raw: line }
-      }
-      lines.push(parsed)
-      for (const check of waiters) check()
-    })
-
-    const deadline = Date.now() + readyTimeoutMs
-    let last = 'no answer'
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`the service exited (${child.signalCode ?? child.exitCode}) before it was ready: ${stderr.slice(-2000)}`)
-      }
-      try {
-        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })
-        last = `${res.status} ${await res.text()}`
-        if (res.status === 200) return
-      } catch (err) {
-        last = (err as Error).message
-      }
-      if (Date.now() > deadline) throw new Error(`the service was not ready within ${readyTimeoutMs} ms (last /readyz: ${last}); stderr: ${stderr.slice(-2000)}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  const primary = createServiceProcess(url, baseEnv, readyTimeoutMs)
+  const instances = [primary]
 
   // Registered before the first start: a service that never gets ready is killed too.
   t.teardown(async () => {
-    if (service) await terminate(service)
+    await Promise.all(instances.map((instance) => instance.terminate()))
     await deleteTestTopics(Object.values(names.topics))
   })
-  await startService()
+  await primary.start()
 
   const stack: ProcessStack = {
     url,
     salesforceUrl: standIns.salesforce,
     cohortUrl: standIns.cohort,
+    salesforce: { url: standIns.salesforce },
+    cohort: { url: standIns.cohort },
     topics: names.topics,
     groupPrefix: names.groupPrefix,
     databaseUrl,
     sqlitePath,
     schema,
     get env() {
-      return env
+      return primary.env
     },
-    logs,
+    logs: primary.logs,
     get pid() {
-      return service?.pid ?? null
+      return primary.pid
     },
-    async kill(signal = 'SIGKILL') {
-      const child = service
-      if (!child) throw new Error('the service is not running')
-      const done = exited(child)
-      child.kill(signal)
-      return done
+    kill: (signal) => primary.kill(signal),
+    startService: (extra, startOptions) => primary.start(extra, startOptions),
+    async startInstance(extra = {}) {
+      const port = await freePort()
+      const instanceUrl = `http://127.0.0.1:${port}`
+      const instance = createServiceProcess(instanceUrl, { ...baseEnv, PORT: String(port), PUBLIC_URL: instanceUrl }, readyTimeoutMs)
+      instances.push(instance)
+      await instance.start(extra)
+      return instance
     },
-    startService,
+    service: primary,
     token: (claims) => mintDashboardToken(DASHBOARD_SECRET, claims, { ttlSeconds: 600 }),
     async call(method, path, callOptions = {}) {
       const token = callOptions.token ?? (callOptions.merchantId ? await stack.token({ merchantId: callOptions.merchantId }) : undefined)

@@ -1,0 +1,149 @@
+/**
+ * Several instances (issue #11): two service processes on one PostgreSQL schema and one set of
+ * topics. Exactly one streams the merchant (it holds the lease `cdc:{m}`, the other waits in
+ * standby, one CometD client); both share the importer's consumer group. The holder is
+ * SIGKILLed while changes keep coming: the other holds the lease and streams within the lease
+ * TTL of the kill (30 s with the default LEASE_TTL_MS), takes the dead one's partitions, and
+ * afterwards Cohort equals Salesforce for every mapped field of every record, one user per
+ * email, no per-record error.
+ *
+ * Used by test/reliability/takeover.test.ts (a short TTL, in `npm test`) and
+ * test/reliability/takeover-full.ts (the default TTL, `npm run test:crash`).
+ */
+import type { Test } from 'tap'
+import { createStore } from '../../src/store/index.ts'
+import { waitFor } from '../helpers/index.ts'
+import { cohortUsers, connectMerchant, salesforceRecords } from '../helpers/merchant.ts'
+import { callJson } from '../helpers/stack.ts'
+import { startProcessStack, type ServiceInstance, type ServiceLogs } from '../helpers/process-stack.ts'
+import { differences, MAPPED, random } from './crash-scenario.ts'
+
+export interface TakeoverOptions {
+  /** LEASE_TTL_MS of both instances; undefined: the default (30 s). */
+  leaseTtlMs?: number
+  /** The take-over must come within this long of the SIGKILL. */
+  takeoverWithinMs: number
+  records: number
+  ratePerSecond: number
+  seed?: number
+}
+
+export interface TakeoverResult {
+  seed: number
+  leaseTtlMs: number | 'default'
+  /** From the SIGKILL until the survivor held the lease. */
+  leaseTakenMs: number
+  /** From the SIGKILL until the survivor reported `streaming`. */
+  streamingMs: number
+  /** From the SIGKILL until the survivor held every partition of the import group. */
+  partitionsMs: number
+  changes: number
+  records: number
+}
+
+/** The partitions of `group` an instance holds, by its newest join line. */
+function partitionsOf(logs: ServiceLogs, group: string): number[] | null {
+  const joined = logs.lines().findLast((l) => l.msg === 'consumer joined the group' && l.groupId === group)
+  return joined ? (joined.partitions as Array<{ partition: number }>).map((p) => p.partition).sort((a, b) => a - b) : null
+}
+
+async function metric(url: string, pattern: RegExp): Promise<number | null> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const match = pattern.exec(text)
+  return match ? Number(match[1]) : null
+}
+
+const streamsIn = (state: string) => new RegExp(`^bridge_cdc_streams\\{[^}]*state="${state}"[^}]*\\} (\\d+)`, 'm')
+
+export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Promise<TakeoverResult> {
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
+  const rand = random(seed)
+  t.comment(`take-over scenario seed ${seed}, LEASE_TTL_MS ${options.leaseTtlMs ?? 'default'}`)
+  const env: Record<string, string> = { SETTINGS_POLL_MS: '500', CDC_FAILED_RETRY_MS: '2000' }
+  if (options.leaseTtlMs !== undefined) env.LEASE_TTL_MS = String(options.leaseTtlMs)
+  const stack = await startProcessStack(t, { backend: 'postgres', env })
+  const a: ServiceInstance = stack.service
+  const b = await stack.startInstance()
+  const store = createStore({ url: stack.databaseUrl })
+  t.teardown(() => store.close())
+  const importGroup = `${stack.groupPrefix}.import`
+
+  const merchant = await connectMerchant(stack)
+  const { merchantId } = merchant
+  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: MAPPED.map((m) => ({ field: m.field, property: m.property })) })
+  await waitFor(async () => {
+    const health = await merchant.health()
+    return health.cdc === 'streaming' && health.load.state === 'completed'
+  }, 60_000, 'streaming, the (empty) first load completed')
+
+  const leaseName = `cdc:${merchantId}`
+  const holderPid = async () => Number(String((await store.getLease(leaseName))?.owner ?? '').split(':')[1])
+  const holder = (await holderPid()) === a.pid ? a : b
+  const survivor = holder === a ? b : a
+  t.ok([a.pid, b.pid].includes(await holderPid()), 'one of the two instances holds the stream lease')
+  // The other knows the merchant too (settings feed) and waits for the lease.
+  await waitFor(async () => (await metric(survivor.url, streamsIn('standby'))) === 1, 30_000, 'the other instance in standby')
+  t.equal(await metric(holder.url, streamsIn('streaming')), 1, 'the holder streams')
+  t.equal(await metric(survivor.url, streamsIn('streaming')) ?? 0, 0, 'the other does not')
+  const stats = async () => (await (await fetch(`${stack.salesforceUrl}/__sandbox/stats`)).json()) as { cometd: { clients: number } }
+  t.equal((await stats()).cometd.clients, 1, 'one CometD client in all: one instance streams')
+  // The importer scales with its group: both instances hold some of the partitions.
+  await waitFor(() => {
+    const pa = partitionsOf(a.logs, importGroup)
+    const pb = partitionsOf(b.logs, importGroup)
+    return pa !== null && pb !== null && pa.length > 0 && pb.length > 0 && pa.length + pb.length === Number(stack.env.KAFKA_PARTITIONS ?? 6)
+  }, 60_000, 'both instances in the import group, sharing the partitions')
+  t.pass(`the import group's partitions are shared: ${JSON.stringify(partitionsOf(a.logs, importGroup))} and ${JSON.stringify(partitionsOf(b.logs, importGroup))}`)
+
+  // Changes keep coming before, during and after the take-over.
+  const contacts = salesforceRecords(stack, 'Contact')
+  const ids = await contacts.create(Array.from({ length: options.records }, (_, i) => ({ LastName: `T${i}`, Email: `takeover-${i}-${seed}@example.com`, Title: 'start' })))
+  let changes = ids.length
+  let stopDriver = false
+  const driver = (async () => {
+    const started = Date.now()
+    while (!stopDriver) {
+      const due = started + (changes - ids.length) * (1000 / options.ratePerSecond)
+      if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()))
+      const id = ids[Math.floor(rand() * ids.length)]!
+      await contacts.update(id, { Title: `title-${changes}`, Cohort_Points__c: Math.floor(rand() * 1e6) })
+      changes++
+    }
+  })()
+  await waitFor(() => changes >= ids.length + options.ratePerSecond * 2, 30_000, 'changes flowing')
+
+  const killedAt = Date.now()
+  t.same(await holder.kill('SIGKILL'), { code: null, signal: 'SIGKILL' }, 'the holder is SIGKILLed')
+  await waitFor(async () => (await holderPid()) === survivor.pid, options.takeoverWithinMs, 'the survivor to hold the lease')
+  const leaseTakenMs = Date.now() - killedAt
+  t.pass(`the survivor holds the lease ${leaseTakenMs} ms after the SIGKILL`)
+  await waitFor(async () => (await metric(survivor.url, streamsIn('streaming'))) === 1, options.takeoverWithinMs, 'the survivor streaming')
+  const streamingMs = Date.now() - killedAt
+  t.ok(streamingMs <= options.takeoverWithinMs, `the survivor streams ${streamingMs} ms after the SIGKILL (within ${options.takeoverWithinMs} ms)`)
+  await waitFor(() => partitionsOf(survivor.logs, importGroup)?.length === Number(stack.env.KAFKA_PARTITIONS ?? 6), 90_000, 'the survivor to hold every import partition')
+  const partitionsMs = Date.now() - killedAt
+
+  // Some changes after the take-over, then everything must be in Cohort.
+  const atTakeover = changes
+  await waitFor(() => changes >= atTakeover + options.ratePerSecond * 2, 30_000, 'changes after the take-over')
+  stopDriver = true
+  await driver
+  let diff: string[] = []
+  try {
+    await waitFor(async () => {
+      diff = await differences(stack, merchantId)
+      return diff.length === 0
+    }, 90_000, 'Cohort to match Salesforce')
+  } catch (err) {
+    t.comment(`still different (${diff.length}): ${diff.slice(0, 20).join('; ')}`)
+    throw err
+  }
+  const users = await cohortUsers(stack, merchantId).list()
+  t.equal(users.length, ids.length, 'one user per record, none twice')
+  t.same((await store.listErrors(merchantId)).data, [], 'no per-record error')
+  t.equal((await store.getLease(leaseName))?.owner.split(':')[1], String(survivor.pid), 'the survivor still holds the stream')
+  const status = await callJson(survivor.url, 'GET', `/v1/merchants/${merchantId}/salesforce`, { token: await stack.token({ merchantId }) })
+  t.equal(status.body.health.cdc, 'streaming', 'the merchant shows streaming, asked through the survivor')
+
+  return { seed, leaseTtlMs: options.leaseTtlMs ?? 'default', leaseTakenMs, streamingMs, partitionsMs, changes, records: ids.length }
+}

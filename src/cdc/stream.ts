@@ -17,8 +17,10 @@ import { runSession, type SessionEnd, type StreamHooks, type StreamTuning } from
 
 export type { StreamContext, StreamHooks, StreamTuning } from './session.ts'
 
-/** Standby's shortest wait between tries (and its margin past the holder's expiry). */
+/** Standby's wait when the lease looks free or expired but was not granted (a local clock ahead of the database's). */
 const STANDBY_MIN_MS = 250
+/** How long after the holder's stored expiry standby tries. */
+const STANDBY_MARGIN_MS = 25
 
 export interface StreamDeps {
   services: Services
@@ -109,9 +111,12 @@ export function createStream(deps: StreamDeps, merchantId: string): Stream {
    * early fails and waits again), never lets two hold the lease.
    */
   async function untilExpiry(): Promise<number> {
-    const lease = await store.getLease(leaseName).catch(() => null)
+    const lease = await store.getLease(leaseName).catch(() => undefined)
+    // The store failing: no faster than before.
+    if (lease === undefined) return tuning.leaseTtlMs
     if (!lease?.held) return STANDBY_MIN_MS
-    return Math.min(tuning.leaseTtlMs, Math.max(STANDBY_MIN_MS, lease.expiresAt.getTime() - Date.now() + STANDBY_MIN_MS))
+    const left = lease.expiresAt.getTime() - Date.now()
+    return left > 0 ? Math.min(tuning.leaseTtlMs, left + STANDBY_MARGIN_MS) : STANDBY_MIN_MS
   }
 
   async function run(signal: AbortSignal): Promise<void> {

@@ -289,12 +289,18 @@ export async function startProcessStack(t: Test, options: ProcessStackOptions = 
   const dir = mkdtempSync(join(tmpdir(), 'bridge-process-stack-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-  const standIns = await startStandIns(t, {
+  const standInsEnv = {
     ...baseProcessEnv(),
     SANDBOX_SALESFORCE_ORGS: String(options.salesforceOrgs ?? 2),
     KAFKA_BROKERS: kafkaBrokers.join(','),
     ...(options.cohortEvents === false ? {} : { KAFKA_TOPIC_COHORT_EVENTS: names.topics.cohortEvents }),
     ...(options.env?.KAFKA_PARTITIONS ? { KAFKA_PARTITIONS: options.env.KAFKA_PARTITIONS } : {}),
+  }
+  // The broker is shared by every suite on the machine: a busy one can fail the Cohort
+  // stand-in's topic creation (UNKNOWN_TOPIC_OR_PARTITION past kafkajs's retries). Once more.
+  const standIns = await startStandIns(t, standInsEnv).catch((err: unknown) => {
+    if (!/exited .* before listening/.test((err as Error).message)) throw err
+    return startStandIns(t, standInsEnv)
   })
 
   const backend = options.backend ?? 'sqlite'

@@ -21,7 +21,7 @@ import { differences, MAPPED, random } from './crash-scenario.ts'
 export interface TakeoverOptions {
   /** LEASE_TTL_MS of both instances; undefined: the default (30 s). */
   leaseTtlMs?: number
-  /** The take-over must come within this long of the SIGKILL. */
+  /** The survivor must stream within this long of the SIGKILL. */
   takeoverWithinMs: number
   records: number
   ratePerSecond: number
@@ -31,6 +31,8 @@ export interface TakeoverOptions {
 export interface TakeoverResult {
   seed: number
   leaseTtlMs: number | 'default'
+  /** From the SIGKILL until the dead holder's lease ran out (its last renewal + TTL). */
+  expiresInMs: number
   /** From the SIGKILL until the survivor held the lease. */
   leaseTakenMs: number
   /** From the SIGKILL until the survivor reported `streaming`. */
@@ -114,9 +116,13 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
 
   const killedAt = Date.now()
   t.same(await holder.kill('SIGKILL'), { code: null, signal: 'SIGKILL' }, 'the holder is SIGKILLed')
-  await waitFor(async () => (await holderPid()) === survivor.pid, options.takeoverWithinMs, 'the survivor to hold the lease')
+  // The dead holder's last renewal set this expiry (database clock, the same machine's).
+  const expiresInMs = (await store.getLease(leaseName))!.expiresAt.getTime() - killedAt
+  const ttl = options.leaseTtlMs ?? 30_000
+  t.ok(expiresInMs <= ttl, `the dead holder's lease runs out ${expiresInMs} ms after the kill (renewed every TTL/3: between 2/3 TTL and a TTL)`)
+  await waitFor(async () => (await holderPid()) === survivor.pid, ttl + 5000, 'the survivor to hold the lease')
   const leaseTakenMs = Date.now() - killedAt
-  t.pass(`the survivor holds the lease ${leaseTakenMs} ms after the SIGKILL`)
+  t.ok(leaseTakenMs <= Math.max(expiresInMs, 0) + 500, `the survivor holds the lease ${leaseTakenMs} ms after the kill: within half a second of its running out`)
   await waitFor(async () => (await metric(survivor.url, streamsIn('streaming'))) === 1, options.takeoverWithinMs, 'the survivor streaming')
   const streamingMs = Date.now() - killedAt
   t.ok(streamingMs <= options.takeoverWithinMs, `the survivor streams ${streamingMs} ms after the SIGKILL (within ${options.takeoverWithinMs} ms)`)
@@ -145,5 +151,5 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   const status = await callJson(survivor.url, 'GET', `/v1/merchants/${merchantId}/salesforce`, { token: await stack.token({ merchantId }) })
   t.equal(status.body.health.cdc, 'streaming', 'the merchant shows streaming, asked through the survivor')
 
-  return { seed, leaseTtlMs: options.leaseTtlMs ?? 'default', leaseTakenMs, streamingMs, partitionsMs, changes, records: ids.length }
+  return { seed, leaseTtlMs: options.leaseTtlMs ?? 'default', expiresInMs, leaseTakenMs, streamingMs, partitionsMs, changes, records: ids.length }
 }

@@ -1,21 +1,31 @@
 /**
- * Import, first figures: change events from the Salesforce stand-in's CometD through the
- * bridge (CDC subscriber → salesforce.changes on the real broker → importer → Cohort stand-in)
- * for one merchant. Stand-ins, bridge (SQLite store) and the benchmark share one process; the
- * broker is the project's own (npm run kafka -- start).
+ * Import: change events from the Salesforce stand-in's CometD through the bridge (a CDC
+ * subscriber per merchant → salesforce.changes on the real broker → importer → Cohort
+ * stand-in) for several merchants on several orgs. Stand-ins, bridge and the benchmark share
+ * one process; the broker is the project's own (npm run kafka -- start).
  *
- * - throughput: N Contacts created as fast as the stand-in's admin API takes them (requests of
- *   1,000; each a CREATE event → a new Cohort user), from the first request to the last
- *   Cohort acknowledgement; beside it, in the same run, a bare jsforce/faye subscriber
- *   replaying the same N events: the ceiling CometD delivery sets.
- * - latency at a steady 500 events/s: single-record updates for D seconds; per change the
- *   bridge-added latency (CometD delivery → Cohort acknowledged and the store committed) and
- *   the end-to-end one (the update request to Salesforce sent → same), p50 and p99. (The
+ * Merchant i (0-based) connects org (i mod orgs) + 1, so with more merchants than orgs some
+ * share an org (contracts: several merchants may connect the same org), and one Contact change
+ * there is one change event for each of them. Every merchant imports Contacts (Email, Title,
+ * Cohort_Points__c) in mode `all`.
+ *
+ * - throughput: N/merchants Contacts created in each org as fast as the stand-in's admin API
+ *   takes them (requests of 1,000, the orgs side by side): N CREATE events in all, each a new
+ *   Cohort user, from the first request to the last Cohort acknowledgement (with the store
+ *   committed). Beside it, in the same run, one bare jsforce/faye subscriber per merchant,
+ *   side by side, replaying the same N events: the ceiling CometD delivery sets.
+ * - latency at a steady R events/s (default 1,000) across merchants: single-record updates
+ *   round the orgs for D seconds, in ticks of 20 ms; per change and merchant the bridge-added
+ *   latency (CometD delivery → Cohort acknowledged and the store committed) and the
+ *   end-to-end one (the update request to Salesforce sent → same), p50 and p99. (The
  *   stand-in's commit stamps run ahead of the clock after a burst, being strictly increasing
  *   per millisecond, so the send time stands for the commit time.)
  *
- *   npm run bench -- import            # N = 20,000, D = 30 s
- *   npm run bench -- import --short    # N = 5,000,  D = 10 s
+ *   npm run bench -- import              # N = 40,000, D = 30 s, 4 merchants on 2 orgs
+ *   npm run bench -- import --short      # N = 10,000, D = 10 s
+ *   npm run bench -- import --merchants 6 --orgs 3 --rate 1000 --backend postgres
+ *
+ * `--orgs` defaults to SANDBOX_SALESFORCE_ORGS (else 2), `--merchants` to twice the orgs.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -24,15 +34,30 @@ import { StreamingExtension } from 'jsforce/lib/api/streaming.js'
 import type { Test } from 'tap'
 import { importEngines } from '../src/engines.ts'
 import { waitFor } from '../test/helpers/index.ts'
-import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
+import { connectMerchant, salesforceRecords, type TestMerchant } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
 
-const { values } = parseArgs({ options: { short: { type: 'boolean' }, events: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string' } } })
-const N = Number(values.events ?? (values.short ? 5_000 : 20_000))
+const { values } = parseArgs({
+  options: {
+    short: { type: 'boolean' },
+    events: { type: 'string' },
+    seconds: { type: 'string' },
+    rate: { type: 'string' },
+    orgs: { type: 'string' },
+    merchants: { type: 'string' },
+    backend: { type: 'string' },
+  },
+})
+const ORGS = Number(values.orgs ?? process.env.SANDBOX_SALESFORCE_ORGS ?? 2)
+const MERCHANTS = Number(values.merchants ?? 2 * ORGS)
+const PER_MERCHANT = Math.ceil(Number(values.events ?? (values.short ? 10_000 : 40_000)) / MERCHANTS)
+const N = PER_MERCHANT * MERCHANTS
 const D = Number(values.seconds ?? (values.short ? 10 : 30))
-const RATE = Number(values.rate ?? 500)
+const RATE = Number(values.rate ?? 1000)
+const BACKEND = values.backend === 'postgres' ? 'postgres' : 'sqlite'
 const CHANNEL = '/data/ContactChangeEvent'
 const log = (line: string) => process.stderr.write(`${line}\n`)
+if (!(ORGS >= 1 && MERCHANTS >= 1 && N > 0 && D > 0 && RATE > 0)) throw new Error('orgs, merchants, events, seconds and rate must be positive')
 
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unknown as Test
@@ -40,6 +65,8 @@ const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unk
 let ackedCdc = 0
 let lastAckAt = 0
 let phase: 'throughput' | 'latency' | 'idle' = 'idle'
+let firstDelivery = Infinity
+let lastDelivery = 0
 const bridgeMs: number[] = []
 const sentAtOf = new Map<number, number>()
 const endToEndMs: number[] = []
@@ -47,6 +74,8 @@ let peakRss = 0
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200)
 
 const stack = await startStack(t, {
+  backend: BACKEND,
+  salesforceOrgs: ORGS,
   env: { LOG_LEVEL: 'warn' },
   components: importEngines({
     importer: {
@@ -56,6 +85,10 @@ const stack = await startStack(t, {
           if (m.source !== 'cdc') continue
           ackedCdc++
           lastAckAt = performance.now()
+          if (phase === 'throughput') {
+            firstDelivery = Math.min(firstDelivery, m.receivedAt)
+            lastDelivery = Math.max(lastDelivery, m.receivedAt)
+          }
           if (phase === 'latency') {
             bridgeMs.push(now - m.receivedAt)
             const sentAt = sentAtOf.get(Number(m.fields.Cohort_Points__c))
@@ -66,62 +99,95 @@ const stack = await startStack(t, {
     },
   }),
 })
-const merchant = await connectMerchant(stack)
-const contacts = salesforceRecords(stack, 'Contact')
-await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: [{ field: 'Title' }, { field: 'Cohort_Points__c', property: 'points' }] })
-await waitFor(async () => (await merchant.health()).cdc === 'streaming' && (await merchant.health()).load.state === 'completed', 30_000, 'streaming')
-log('bridge streaming')
 
-// Throughput.
+// Merchants round the orgs; each org's API user logs in for its merchants.
+const orgs = stack.salesforce.orgs.slice(0, ORGS).map((org) => ({
+  number: org.number,
+  username: org.users.find((u) => u.role === 'api')!.username,
+  contacts: salesforceRecords(stack, 'Contact', org.number),
+  merchants: 0,
+  ids: [] as string[],
+}))
+const merchants: Array<TestMerchant & { org: (typeof orgs)[number] }> = []
+for (let i = 0; i < MERCHANTS; i++) {
+  const org = orgs[i % ORGS]!
+  org.merchants++
+  merchants.push({ ...(await connectMerchant(stack, { username: org.username })), org })
+}
+const importSettings = { enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: [{ field: 'Title' }, { field: 'Cohort_Points__c', property: 'points' }] }
+await Promise.all(merchants.map((m) => m.saveImport(importSettings)))
+await waitFor(async () => {
+  const healths = await Promise.all(merchants.map((m) => m.health()))
+  return healths.every((h) => h.cdc === 'streaming' && h.load.state === 'completed')
+}, 60_000, 'every merchant streaming')
+log(`bridge streaming: ${MERCHANTS} merchants on ${ORGS} orgs (${BACKEND})`)
+
+// Throughput: PER_MERCHANT Contacts per org, each a CREATE event for every merchant of the org.
 phase = 'throughput'
 const started = performance.now()
-const ids: string[] = []
-for (let done = 0; done < N; done += 1000) {
-  const batch = Array.from({ length: Math.min(1000, N - done) }, (_, i) => ({ LastName: `B${done + i}`, Email: `bench${done + i}@example.com`, Title: 'x', Cohort_Points__c: done + i }))
-  ids.push(...(await contacts.create(batch)))
-}
+log(`throughput phase from ${(started / 1000).toFixed(1)} s`)
+await Promise.all(orgs.map(async (org) => {
+  for (let done = 0; done < PER_MERCHANT; done += 1000) {
+    const batch = Array.from({ length: Math.min(1000, PER_MERCHANT - done) }, (_, i) => ({ LastName: `B${done + i}`, Email: `bench${done + i}@org${org.number}.example.com`, Title: 'x', Cohort_Points__c: done + i }))
+    org.ids.push(...(await org.contacts.create(batch)))
+  }
+}))
 const publishedAt = performance.now()
-await waitFor(() => ackedCdc >= N, 300_000, `${N} events acknowledged`)
+await waitFor(() => ackedCdc >= N, 600_000, `${N} events acknowledged`)
 const throughputSeconds = (lastAckAt - started) / 1000
-log(`throughput: ${N} events in ${throughputSeconds.toFixed(2)} s (published in ${((publishedAt - started) / 1000).toFixed(2)} s)`)
+log(`throughput: ${N} events in ${throughputSeconds.toFixed(2)} s (published in ${((publishedAt - started) / 1000).toFixed(2)} s, delivered by CometD over ${((lastDelivery - firstDelivery) / 1000).toFixed(2)} s)`)
 
-// The ceiling: a bare faye subscriber replaying the same events.
-const conn = await stack.services.connections.get(merchant.merchantId)
-const bare = new jsforce.Connection({ instanceUrl: conn.instanceUrl, accessToken: conn.accessToken!, version: '62.0' })
-const client = bare.streaming.createClient([new StreamingExtension.Replay(CHANNEL, -2)])
+// The ceiling: a bare faye subscriber per merchant, side by side, replaying the same events.
+const clients: Array<{ disconnect(): void }> = []
 let received = 0
-const fayeStarted = performance.now()
 let fayeDone = 0
-client.subscribe(CHANNEL, () => {
-  if (++received === N) fayeDone = performance.now()
-})
-await waitFor(() => fayeDone > 0, 300_000, 'bare faye subscriber')
-;(client as unknown as { disconnect(): void }).disconnect()
+const fayeStarted = performance.now()
+for (const merchant of merchants) {
+  const conn = await stack.services.connections.get(merchant.merchantId)
+  const bare = new jsforce.Connection({ instanceUrl: conn.instanceUrl, accessToken: conn.accessToken!, version: '62.0' })
+  const client = bare.streaming.createClient([new StreamingExtension.Replay(CHANNEL, -2)])
+  clients.push(client as unknown as { disconnect(): void })
+  client.subscribe(CHANNEL, () => {
+    if (++received === N) fayeDone = performance.now()
+  })
+}
+await waitFor(() => fayeDone > 0, 300_000, 'bare faye subscribers')
+for (const client of clients) client.disconnect()
 const fayeSeconds = (fayeDone - fayeStarted) / 1000
-log(`bare faye: ${N} events in ${fayeSeconds.toFixed(2)} s`)
+log(`bare faye: ${N} events to ${MERCHANTS} subscribers in ${fayeSeconds.toFixed(2)} s`)
 
-// Latency at a steady rate: RATE single-record updates per second, in ticks of 20 ms.
+// Latency at a steady rate: RATE events/s across merchants, in ticks of 20 ms. An update in
+// an org is one event for each of its merchants; the orgs take turns.
 phase = 'latency'
 // Everything shares one event loop (stand-ins, bridge, SQLite calls): its stalls are part of the tail.
 const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 const ackedBefore = ackedCdc
-const perTick = Math.max(1, Math.round(RATE / 50))
+const perTick = RATE / 50
 const ticks = D * 50
 const latencyStarted = performance.now()
-let sent = 0
+log(`latency phase from ${(latencyStarted / 1000).toFixed(1)} s`)
+let updates = 0
+let expected = 0
+let owed = 0
 for (let tick = 0; tick < ticks; tick++) {
   const due = latencyStarted + tick * 20
   const wait = due - performance.now()
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-  await Promise.all(Array.from({ length: perTick }, () => {
-    const value = 1_000_000 + sent
+  const calls: Array<Promise<unknown>> = []
+  for (owed += perTick; owed > 0;) {
+    const org = orgs[updates % ORGS]!
+    const value = 1_000_000 + updates
     sentAtOf.set(value, Date.now())
-    return contacts.update(ids[sent++ % ids.length]!, { Cohort_Points__c: value })
-  }))
+    calls.push(org.contacts.update(org.ids[Math.floor(updates / ORGS) % org.ids.length]!, { Cohort_Points__c: value }))
+    updates++
+    expected += org.merchants
+    owed -= org.merchants
+  }
+  await Promise.all(calls)
 }
-const achievedRate = sent / ((performance.now() - latencyStarted) / 1000)
-await waitFor(() => ackedCdc - ackedBefore >= sent, 120_000, 'latency events acknowledged')
+const latencySeconds = (performance.now() - latencyStarted) / 1000
+await waitFor(() => ackedCdc - ackedBefore >= expected, 120_000, 'latency events acknowledged')
 phase = 'idle'
 loopDelay.disable()
 
@@ -133,12 +199,15 @@ clearInterval(rssTimer)
 for (const fn of teardowns) await fn()
 
 console.log(JSON.stringify({
+  backend: BACKEND,
+  merchants: MERCHANTS,
+  orgs: ORGS,
   events: N,
   importPerSecond: Math.round(N / throughputSeconds),
   bareFayePerSecond: Math.round(N / fayeSeconds),
   ratioToBareFaye: Number((fayeSeconds / throughputSeconds).toFixed(2)),
-  latencyEvents: sent,
-  latencyRate: Math.round(achievedRate),
+  latencyEvents: expected,
+  latencyRate: Math.round(expected / latencySeconds),
   bridgeP50Ms: pct(bridgeMs, 50),
   bridgeP99Ms: pct(bridgeMs, 99),
   endToEndP50Ms: pct(endToEndMs, 50),

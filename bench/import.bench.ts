@@ -27,15 +27,24 @@
  *
  * `--orgs` defaults to SANDBOX_SALESFORCE_ORGS (else 2), `--merchants` to twice the orgs.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import jsforce from 'jsforce'
 import { StreamingExtension } from 'jsforce/lib/api/streaming.js'
 import type { Test } from 'tap'
+import { mintDashboardToken } from '../sandbox/dashboard/token.ts'
+import { orgNumbered } from '../sandbox/salesforce/orgs.ts'
+import { buildApp } from '../src/app.ts'
 import { importEngines } from '../src/engines.ts'
-import { waitFor } from '../test/helpers/index.ts'
+import { createLogger } from '../src/logger.ts'
+import { createServices } from '../src/services.ts'
+import { deleteTestTopics, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords, type TestMerchant } from '../test/helpers/merchant.ts'
-import { startStack } from '../test/helpers/stack.ts'
+import { baseProcessEnv, startStandIns } from '../test/helpers/process-stack.ts'
+import { callJson, DASHBOARD_ORIGIN, DASHBOARD_SECRET, kafkaEnvOf, kafkaNamesFor, startStack, type Stack } from '../test/helpers/stack.ts'
 
 const { values } = parseArgs({
   options: {
@@ -46,6 +55,7 @@ const { values } = parseArgs({
     orgs: { type: 'string' },
     merchants: { type: 'string' },
     backend: { type: 'string' },
+    'stand-ins': { type: 'string' },
   },
 })
 const ORGS = Number(values.orgs ?? process.env.SANDBOX_SALESFORCE_ORGS ?? 2)
@@ -55,6 +65,7 @@ const N = PER_MERCHANT * MERCHANTS
 const D = Number(values.seconds ?? (values.short ? 10 : 30))
 const RATE = Number(values.rate ?? 1000)
 const BACKEND = values.backend === 'postgres' ? 'postgres' : 'sqlite'
+const STAND_INS = values['stand-ins'] === 'inline' ? 'inline' : 'process'
 const CHANNEL = '/data/ContactChangeEvent'
 const log = (line: string) => process.stderr.write(`${line}\n`)
 if (!(ORGS >= 1 && MERCHANTS >= 1 && N > 0 && D > 0 && RATE > 0)) throw new Error('orgs, merchants, events, seconds and rate must be positive')
@@ -73,35 +84,73 @@ const endToEndMs: number[] = []
 let peakRss = 0
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200)
 
-const stack = await startStack(t, {
-  backend: BACKEND,
-  salesforceOrgs: ORGS,
-  env: { LOG_LEVEL: 'warn' },
-  components: importEngines({
-    importer: {
-      onApplied: (_merchantId, outcome) => {
-        const now = Date.now()
-        for (const m of outcome.applied) {
-          if (m.source !== 'cdc') continue
-          ackedCdc++
-          lastAckAt = performance.now()
-          if (phase === 'throughput') {
-            firstDelivery = Math.min(firstDelivery, m.receivedAt)
-            lastDelivery = Math.max(lastDelivery, m.receivedAt)
-          }
-          if (phase === 'latency') {
-            bridgeMs.push(now - m.receivedAt)
-            const sentAt = sentAtOf.get(Number(m.fields.Cohort_Points__c))
-            if (sentAt !== undefined) endToEndMs.push(now - sentAt)
-          }
+const components = importEngines({
+  importer: {
+    onApplied: (_merchantId, outcome) => {
+      const now = Date.now()
+      for (const m of outcome.applied) {
+        if (m.source !== 'cdc') continue
+        ackedCdc++
+        lastAckAt = performance.now()
+        if (phase === 'throughput') {
+          firstDelivery = Math.min(firstDelivery, m.receivedAt)
+          lastDelivery = Math.max(lastDelivery, m.receivedAt)
         }
-      },
+        if (phase === 'latency') {
+          bridgeMs.push(now - m.receivedAt)
+          const sentAt = sentAtOf.get(Number(m.fields.Cohort_Points__c))
+          if (sentAt !== undefined) endToEndMs.push(now - sentAt)
+        }
+      }
     },
-  }),
+  },
 })
+const stack = STAND_INS === 'inline'
+  ? await startStack(t, { backend: BACKEND, salesforceOrgs: ORGS, env: { LOG_LEVEL: 'warn' }, components })
+  : await startBridgeBesideStandIns()
+
+/**
+ * The stand-ins in a child process of their own (as Salesforce and Cohort are other systems),
+ * the bridge in this one: what a test stack does, with the stand-ins' URLs.
+ */
+async function startBridgeBesideStandIns(): Promise<Stack> {
+  const names = kafkaNamesFor()
+  const standIns = await startStandIns(t, {
+    ...baseProcessEnv(), LOG_LEVEL: 'warn', SANDBOX_SALESFORCE_ORGS: String(ORGS), KAFKA_BROKERS: kafkaBrokers.join(','), KAFKA_TOPIC_COHORT_EVENTS: names.topics.cohortEvents,
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'bench-import-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const schema = BACKEND === 'postgres' ? randomName('bench').replace(/-/g, '_') : null
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const config = testConfig({
+    LOG_LEVEL: 'warn', PORT: String(port), PUBLIC_URL: url, DATABASE_URL: schema ? postgresUrl : `sqlite:${join(dir, 'bridge.db')}`,
+    SALESFORCE_LOGIN_URL: standIns.salesforce, SALESFORCE_SANDBOX_LOGIN_URL: standIns.salesforce, COHORT_API_URL: standIns.cohort,
+    DASHBOARD_JWT_SECRET: DASHBOARD_SECRET, DASHBOARD_ORIGIN, ...kafkaEnvOf(names),
+  })
+  const services = createServices(config, { logger: createLogger({ level: 'warn' }), clientId: 'bench-import', ...(schema ? { schema } : {}) })
+  await services.store.migrate()
+  const app = await buildApp(services, { components })
+  await app.listen({ port, host: '127.0.0.1' })
+  t.teardown(async () => {
+    await app.close()
+    if (schema) await dropSchema(schema)
+    await deleteTestTopics(Object.values(names.topics))
+  })
+  const token = (claims: { merchantId?: string }) => mintDashboardToken(DASHBOARD_SECRET, claims, { ttlSeconds: 600 })
+  // What the merchant helpers use of a stack.
+  return {
+    salesforce: { url: standIns.salesforce },
+    cohort: { url: standIns.cohort },
+    services,
+    token,
+    call: async (method: string, path: string, options: { merchantId?: string; body?: unknown } = {}) =>
+      callJson(url, method, path, { body: options.body, token: options.merchantId ? await token({ merchantId: options.merchantId }) : undefined }),
+  } as unknown as Stack
+}
 
 // Merchants round the orgs; each org's API user logs in for its merchants.
-const orgs = stack.salesforce.orgs.slice(0, ORGS).map((org) => ({
+const orgs = Array.from({ length: ORGS }, (_, i) => orgNumbered(i + 1)).map((org) => ({
   number: org.number,
   username: org.users.find((u) => u.role === 'api')!.username,
   contacts: salesforceRecords(stack, 'Contact', org.number),
@@ -120,7 +169,7 @@ await waitFor(async () => {
   const healths = await Promise.all(merchants.map((m) => m.health()))
   return healths.every((h) => h.cdc === 'streaming' && h.load.state === 'completed')
 }, 60_000, 'every merchant streaming')
-log(`bridge streaming: ${MERCHANTS} merchants on ${ORGS} orgs (${BACKEND})`)
+log(`bridge streaming: ${MERCHANTS} merchants on ${ORGS} orgs (${BACKEND}, stand-ins ${STAND_INS})`)
 
 // Throughput: PER_MERCHANT Contacts per org, each a CREATE event for every merchant of the org.
 phase = 'throughput'
@@ -200,6 +249,7 @@ for (const fn of teardowns) await fn()
 
 console.log(JSON.stringify({
   backend: BACKEND,
+  standIns: STAND_INS,
   merchants: MERCHANTS,
   orgs: ORGS,
   events: N,

@@ -80,10 +80,58 @@ export function parseChangeMessage(value: Buffer | string | null): { ok: true; m
   } catch {
     return { ok: false, reason: 'not JSON' }
   }
+  // Nearly every message is well formed: checked by hand, zod only says why one is not.
+  const fast = asChangeMessage(json)
+  if (fast) return { ok: true, message: fast }
   const parsed = ChangeMessageSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     return { ok: false, reason: `not a change message: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` }
   }
   return { ok: true, message: parsed.data }
+}
+
+const CHANGE_TYPES: ReadonlySet<unknown> = new Set(ChangeType.options)
+const SOURCES: ReadonlySet<unknown> = new Set(['cdc', 'load', 'fetch'])
+const isString = (v: unknown): v is string => typeof v === 'string'
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+
+/**
+ * `json` as the schema would give it back (the same checks, unknown keys left out, keys in
+ * schema order), or null when any check fails. The importer parses every message of every
+ * batch; this is the part of that zod made several times dearer than JSON.parse.
+ */
+function asChangeMessage(json: unknown): ChangeMessage | null {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return null
+  const m = json as Record<string, unknown>
+  const { fields, changedFields } = m
+  if (m.v !== CHANGE_MESSAGE_VERSION || !SOURCES.has(m.source) || !CHANGE_TYPES.has(m.changeType)) return null
+  if (!isString(m.merchantId) || m.merchantId === '' || !isString(m.object) || m.object === '' || !isString(m.recordId) || m.recordId === '') return null
+  if (!isString(m.orgId) || !isString(m.changeOrigin) || !isString(m.commitUser) || !isString(m.transactionKey)) return null
+  if (!(m.channel === null || isString(m.channel)) || !(m.replayId === null || isNumber(m.replayId))) return null
+  if (!isNumber(m.commitTimestamp) || !isNumber(m.commitNumber) || !isNumber(m.sequenceNumber) || !isNumber(m.receivedAt)) return null
+  if (!Array.isArray(changedFields) || !changedFields.every(isString)) return null
+  if (fields === null || typeof fields !== 'object' || Object.getPrototypeOf(fields) !== Object.prototype) return null
+  if (!(m.loadId === undefined || isString(m.loadId))) return null
+  return {
+    v: CHANGE_MESSAGE_VERSION,
+    source: m.source as ChangeMessage['source'],
+    merchantId: m.merchantId,
+    orgId: m.orgId,
+    object: m.object,
+    recordId: m.recordId,
+    changeType: m.changeType as ChangeType,
+    channel: m.channel,
+    replayId: m.replayId,
+    commitTimestamp: m.commitTimestamp,
+    commitNumber: m.commitNumber,
+    sequenceNumber: m.sequenceNumber,
+    changeOrigin: m.changeOrigin,
+    commitUser: m.commitUser,
+    transactionKey: m.transactionKey,
+    changedFields: changedFields as string[],
+    fields: fields as Record<string, unknown>,
+    receivedAt: m.receivedAt,
+    ...(m.loadId === undefined ? {} : { loadId: m.loadId }),
+  }
 }

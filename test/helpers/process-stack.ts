@@ -139,7 +139,7 @@ async function terminate(child: ChildProcess): Promise<void> {
 }
 
 /** The few variables a Node child needs from ours; nothing that configures the service leaks through. */
-function baseProcessEnv(): Record<string, string> {
+export function baseProcessEnv(): Record<string, string> {
   const out: Record<string, string> = {}
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) {
     const value = process.env[key]
@@ -148,7 +148,8 @@ function baseProcessEnv(): Record<string, string> {
   return out
 }
 
-async function startStandIns(t: Test, env: Record<string, string>): Promise<{ salesforce: string; cohort: string }> {
+/** The stand-ins in a child process of their own (stand-ins-process.ts); their URLs once both listen. */
+export async function startStandIns(t: Test, env: Record<string, string>): Promise<{ salesforce: string; cohort: string }> {
   const child = spawn(NODE, [join(ROOT, 'test', 'helpers', 'stand-ins-process.ts')], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
   track(child)
   t.teardown(() => terminate(child))

@@ -7,6 +7,7 @@
  * error for each of its records, visible and retryable, instead of a stalled partition;
  * outages (Cohort, Salesforce, the store) throw, and the batch is delivered again.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { createComponent, type Component } from '../component.ts'
 import { parseChangeMessage, type ChangeMessage } from '../changes/index.ts'
 import { AppError, isRetriable } from '../errors.ts'
@@ -56,9 +57,9 @@ export function createImporter(services: Services, options: ImporterOptions = {}
 
   // One share per merchant at a time in this process: two partitions may carry records with
   // the same email, and the duplicate-email rule needs one to see the other's link. Shares
-  // that arrive meanwhile (other partitions of the same fetch) wait and then go together as
-  // one share: one round of reads, one Cohort batch, one transaction for all of them. Each
-  // record lives in one partition, so its order is kept.
+  // that arrive meanwhile (other partitions of the same fetch, or of the next while one is
+  // applied) wait and then go together as one share: one round of reads, one Cohort batch,
+  // one transaction for all of them. Each record lives in one partition, so its order is kept.
   const lanes = new Map<string, Array<{ messages: ChangeMessage[]; resolve: () => void; reject: (err: unknown) => void }>>()
   function handleMerchant(merchantId: string, messages: ChangeMessage[], signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -70,6 +71,9 @@ export function createImporter(services: Services, options: ImporterOptions = {}
       const lane = [{ messages, resolve, reject }]
       lanes.set(merchantId, lane)
       void (async () => {
+        // kafkajs hands the partitions of one fetch to its workers in one turn: waiting for
+        // the next lets them all join this share (one Cohort batch, one transaction).
+        await nextTurn()
         while (lane.length > 0) {
           const group = lane.splice(0)
           try {

@@ -96,7 +96,8 @@ t.test('duplicate emails: the most recently modified record is linked; an email 
   await waitFor(async () => (await stack.store.findLinksByEmails(m, ['dup@example.com']))[0]?.recordId === '003D1', 20_000, 'link moved')
 
   await send([change(m, '003D1', { fields: { Email: 'renamed@example.com', Title: 'renamed' } })])
-  await waitFor(async () => (await users.list()).some((u) => u.properties.title === 'renamed'), 20_000, 'applied through the link')
+  // Cohort acknowledges before the store commits: wait for both.
+  await waitFor(async () => (await users.list()).some((u) => u.properties.title === 'renamed') && (await stack.store.findLinkByRecord(m, '003D1'))?.email === 'renamed@example.com', 20_000, 'applied through the link')
   const list = await users.list()
   t.equal(list.length, 1, 'no user for the new email')
   t.equal(list[0]!.email.toLowerCase(), 'dup@example.com', 'the Cohort email is not changed')

@@ -4,7 +4,7 @@ import { toPage } from '../shared/paging.ts'
 import { errorStateFilter, resolutionRow } from '../shared/queries.ts'
 import { toJson, toRecordError } from '../shared/rows.ts'
 import type { ErrorResolution, ErrorStore, NewRecordError, RecordError } from '../types/index.ts'
-import { codec, newestFirst, nullable, type SqliteContext } from './db.ts'
+import { codec, jsonList, newestFirst, nullable, type SqliteContext } from './db.ts'
 
 /** Record one refusal (or bump the open one). */
 export function writeError({ sql }: SqliteContext, e: NewRecordError): RecordError {
@@ -23,7 +23,21 @@ export function writeError({ sql }: SqliteContext, e: NewRecordError): RecordErr
 export function writeResolutions({ sql }: SqliteContext, merchantId: string, resolutions: ErrorResolution[]): number {
   let resolved = 0
   const at = Date.now()
-  for (const r of resolutions.map(resolutionRow)) {
+  const rows = resolutions.map(resolutionRow)
+  // "Every error of these records" (what an import batch resolves): one statement per
+  // direction on the open-errors index, instead of one per record.
+  const byRecordOnly = new Map<string, string[]>()
+  const others: typeof rows = []
+  for (const r of rows) {
+    if (r.record_id === null || r.user_id !== null || r.code !== null) others.push(r)
+    else byRecordOnly.set(r.direction, [...(byRecordOnly.get(r.direction) ?? []), r.record_id])
+  }
+  for (const [direction, recordIds] of byRecordOnly) {
+    resolved += Number(sql.run`UPDATE record_errors SET resolved_at = ${at}
+      WHERE merchant_id = ${merchantId} AND direction = ${direction} AND resolved_at IS NULL
+        AND record_id IN (SELECT value FROM json_each(${jsonList(recordIds)}))`.changes)
+  }
+  for (const r of others) {
     resolved += Number(sql.run`UPDATE record_errors SET resolved_at = ${at}
       WHERE merchant_id = ${merchantId} AND direction = ${r.direction} AND resolved_at IS NULL
         AND (${r.record_id} IS NULL OR record_id = ${r.record_id})

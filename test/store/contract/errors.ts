@@ -68,6 +68,21 @@ export async function errorsContract(t: Test, { store }: ContractContext): Promi
     t.equal(await store.resolveErrors(merchantId, []), 0)
   })
 
+  await t.test('record errors: many records resolved at once, in both directions, repeats counted once', async (t) => {
+    const merchantId = uid('m')
+    for (const recordId of ['a', 'b', 'c']) await store.recordError({ merchantId, direction: 'import', recordId, code: 'STRING_TOO_LONG', message: 'x' })
+    await store.recordError({ merchantId, direction: 'import', recordId: 'a', code: 'INVALID_EMAIL_ADDRESS', message: 'x' })
+    await store.recordError({ merchantId, direction: 'export', recordId: 'a', userId: 'u1', code: 'STRING_TOO_LONG', message: 'x' })
+    await store.recordError({ merchantId, direction: 'export', recordId: 'b', userId: 'u2', code: 'STRING_TOO_LONG', message: 'x' })
+    await store.recordError({ merchantId: uid('m'), direction: 'import', recordId: 'a', code: 'STRING_TOO_LONG', message: 'x' })
+    const resolved = await store.resolveErrors(merchantId, [
+      { direction: 'import', recordId: 'a' }, { direction: 'import', recordId: 'b' }, { direction: 'import', recordId: 'a' },
+      { direction: 'import', recordId: 'zz' }, { direction: 'export', recordId: 'b' }, { direction: 'export', recordId: 'a', code: 'DUPLICATES_DETECTED' },
+    ])
+    t.equal(resolved, 4, 'a: two codes, b: one; export b; nothing for an unknown record or another code')
+    t.same((await store.listErrors(merchantId)).data.map((e) => `${e.direction}:${e.recordId}`).sort(), ['export:a', 'import:c'])
+  })
+
   await t.test('listErrors pages newest first with a stable cursor', async (t) => {
     const merchantId = uid('m')
     const made: string[] = []

@@ -8,13 +8,15 @@
  */
 import { createCdcEngine, type CdcEngineOptions } from './cdc/index.ts'
 import { createExporter, type ExporterOptions } from './cohort-events/index.ts'
-import { createImporter, createLoadRunner, createNewUserImporter, type ImporterOptions } from './import/index.ts'
+import { createImporter, createLoadRunner, createNewUserImporter, type ImporterOptions, type LoadRunnerOptions } from './import/index.ts'
 import type { ComponentFactory } from './services.ts'
 
 export interface EngineOptions {
   importer?: ImporterOptions
   /** Records per page of the first full load. Default 2000. */
   loadPageSize?: number
+  /** Bulk API 2.0 tuning of the load (tests: small results pages, quick polling). */
+  loadBulk?: LoadRunnerOptions['bulk']
   /** Tuning of the CDC subscriber (tests: quicker resync retries). */
   cdc?: Pick<CdcEngineOptions, 'resyncRetryMinMs' | 'stallGraceMs' | 'replayPollMs'>
   exporter?: ExporterOptions
@@ -24,7 +26,10 @@ export interface EngineOptions {
 export function importEngines(options: EngineOptions = {}): ComponentFactory[] {
   return [
     (services) => {
-      const loads = createLoadRunner(services, options.loadPageSize === undefined ? {} : { pageSize: options.loadPageSize })
+      const loads = createLoadRunner(services, {
+        ...(options.loadPageSize === undefined ? {} : { pageSize: options.loadPageSize }),
+        ...(options.loadBulk === undefined ? {} : { bulk: options.loadBulk }),
+      })
       // The streams keep their resync requests durably and call `resync` once the stream
       // position is established (src/cdc/resync.ts); the load runner reads the records.
       return createCdcEngine(services, {

@@ -26,7 +26,7 @@ import { hostname } from 'node:os'
 import { changeKeyOf, fromRecord } from '../changes/index.ts'
 import { AppError } from '../errors.ts'
 import { retry, sleep } from '../retry.ts'
-import { readRecords } from '../salesforce/index.ts'
+import { readRecords, type ReadOptions } from '../salesforce/index.ts'
 import type { Services } from '../services.ts'
 import type { ImportConfig, Settings } from '../settings/index.ts'
 import type { JobRun, LeaseFence } from '../store/index.ts'
@@ -80,7 +80,14 @@ export interface LoadRunner {
   resync(ctx: LoadContext, order: ResyncOrder): Promise<void>
 }
 
-export function createLoadRunner(services: Services, options: { pageSize?: number } = {}): LoadRunner {
+export interface LoadRunnerOptions {
+  /** Records per batch. Default {@link LOAD_PAGE_SIZE}. */
+  pageSize?: number
+  /** Bulk job tuning (polling, rows per results page); tests make it small. */
+  bulk?: ReadOptions['bulk']
+}
+
+export function createLoadRunner(services: Services, options: LoadRunnerOptions = {}): LoadRunner {
   const { store, config, kafka, connections } = services
   // Import turned on again, or the org connected again: what changed meanwhile is loaded again, even when the
   // settings are the ones of the last completed load. The flag is set before the restarted
@@ -151,7 +158,7 @@ export function createLoadRunner(services: Services, options: { pageSize?: numbe
       let total = 0
       let apiCalls = run.apiCalls
       const pages = readRecords(conn, { object: imp.object, fields, afterId: lastId, ...window }, {
-        bulkThreshold: config.salesforce.bulkThreshold, pageSize, signal, onApiCall: () => void apiCalls++,
+        bulkThreshold: config.salesforce.bulkThreshold, pageSize, signal, bulk: options.bulk, onApiCall: () => void apiCalls++,
         onStart: async (read) => {
           // A resumed load counts what is left after its checkpoint.
           total = processed + read.total

@@ -3,6 +3,8 @@
  * over HTTP: a SALESFORCE_BULK_THRESHOLD below the object's size sends the load through one
  * Bulk query job (streamed CSV, typed like REST), the importer fills Cohort exactly as a REST
  * load would, edits made while the job runs are not lost, and the run counts its API calls.
+ * A Bulk load stopped half-way (the service restarted) resumes as a new job after the last Id
+ * produced: every record arrives once, none is read twice, no job is left behind.
  */
 import t from 'tap'
 import { syncEngines } from '../../src/engines.ts'
@@ -66,3 +68,39 @@ t.test('a load above the threshold reads through one Bulk job; Cohort ends equal
 function sorted(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined).sort(([a], [b]) => a.localeCompare(b)))
 }
+
+t.test('a Bulk load stopped half-way resumes as a new job after the last Id produced', async (t) => {
+  const stack = await startStack(t, { env, components: syncEngines({ loadPageSize: 100, loadBulk: { maxRecords: 200, pollMinMs: 50, pollMaxMs: 100 } }) })
+  const merchant = await connectMerchant(stack)
+  const contacts = salesforceRecords(stack, 'Contact')
+  const users = cohortUsers(stack, merchant.merchantId)
+  const ids = await contacts.create(Array.from({ length: 4000 }, (_, i) => ({ LastName: `L${i}`, Email: `resume${i}@example.com`, Cohort_Points__c: i })), false)
+  const fault = (body: unknown) => fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  // 20 pages of 200 rows, each answered after 400 ms: the load takes about 8 s.
+  await fault({ kind: 'latency', latencyMs: 400, count: 40, match: '/results' })
+  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: [{ field: 'Cohort_Points__c', property: 'points' }] })
+  await waitFor(async () => (await merchant.health()).cdc === 'streaming', 20_000, 'cdc streaming')
+  // A change event, so the stream has a checkpoint of its own (a load resumes only then).
+  await contacts.update(ids[0]!, { Cohort_Points__c: -1 })
+  await waitFor(async () => (await stack.store.getReplayId(merchant.merchantId, '/data/ContactChangeEvent')) !== null, 20_000, 'replay id stored')
+  await waitFor(async () => (await merchant.health()).load.processed >= 1000, 30_000, '1000 records loaded')
+  await stack.restart()
+  const stopped = (await stack.store.getLatestJobRun(merchant.merchantId, LOAD_KIND))!
+  const lastId = (stopped.checkpoint as { lastId: string }).lastId
+  t.ok(lastId > ids[0]! && lastId < ids[3999]!, `stopped half-way (after ${lastId})`)
+
+  await waitFor(async () => (await merchant.health()).load.state === 'completed', 60_000, 'load completed after the restart')
+  t.match((await merchant.health()).load, { state: 'completed', processed: 4000, total: 4000 })
+  const resumed = stack.logs.lines().find((l) => l.msg === 'full load resumed')
+  t.equal(resumed?.resumedAfter, lastId, 'resumed after the checkpoint')
+  const stats = (await (await fetch(`${stack.salesforce.url}/__sandbox/stats`)).json()) as { apiCalls: { byEndpoint: Record<string, number> } }
+  t.equal(stats.apiCalls.byEndpoint['POST /jobs/query'], 2, 'a second job for the rest')
+  t.ok(stats.apiCalls.byEndpoint['GET /jobs/query/{id}/results']! <= 22, `the second job read only the rest (${stats.apiCalls.byEndpoint['GET /jobs/query/{id}/results']} pages of 200 over both jobs)`)
+
+  await waitFor(async () => (await users.list()).length === 4000, 60_000, '4000 users')
+  const list = await users.list()
+  t.equal(new Set(list.map((u) => u.email)).size, 4000, 'no user twice')
+  const points = new Map(list.map((u) => [u.email, u.properties.points]))
+  t.same([1, 1999, 3999].map((i) => points.get(`resume${i}@example.com`)), [1, 1999, 3999])
+  await waitFor(async () => (await users.byEmail('resume0@example.com'))?.properties.points === -1, 20_000, 'the edit made during the load')
+})

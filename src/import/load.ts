@@ -51,6 +51,8 @@ interface LoadCheckpoint {
   lastId: string | null
   /** A resync's request id and window start (ISO, null: everything). */
   resync?: { id: string; from: string | null }
+  /** A resync over a completed load of these settings: a failed or stopped one does not call for a full load again. */
+  loaded?: true
 }
 
 /** A resync to run: the durable request's id (a resumed run continues it) and its window. */
@@ -122,8 +124,8 @@ export function createLoadRunner(services: Services, options: LoadRunnerOptions 
     const key = loadKeyOf(ctx.orgId, imp)
     const logger = services.logger.child({ component: 'import-load', merchantId })
     const latest = await store.getLatestJobRun(merchantId, LOAD_KIND)
-    const latestKey = (latest?.checkpoint as LoadCheckpoint | null)?.key
-    const loaded = latest?.status === 'completed' && latestKey === key
+    const latestCheckpoint = latest?.checkpoint as LoadCheckpoint | null | undefined
+    const loaded = latestCheckpoint?.key === key && (latest!.status === 'completed' || latestCheckpoint.loaded === true)
     if (reenabled.delete(merchantId)) force = true
     if (!force && loaded) return 'skipped'
     // A window is enough only over a completed load of these settings; else read everything.
@@ -147,7 +149,7 @@ export function createLoadRunner(services: Services, options: LoadRunnerOptions 
     }
     const fields = [imp.emailField, ...imp.fields.map((f) => f.field)]
     const attempt = <T>(fn: () => Promise<T>) => retry(fn, { retries: 5, minDelayMs: 500, maxDelayMs: 15_000, signal })
-    const checkpoint = (): LoadCheckpoint => ({ key, lastId, ...(resync ? { resync } : {}) })
+    const checkpoint = (): LoadCheckpoint => ({ key, lastId, ...(resync ? { resync } : {}), ...(resync && loaded ? { loaded: true as const } : {}) })
     // A resync reads through queryAll (deleted records become DELETE messages), of a window or everything.
     const window = resync ? { queryAll: true, ...(resync.from === null ? {} : { where: `SystemModstamp >= ${soqlDateTime(new Date(resync.from))}` }) } : {}
     const what = resync ? `resync${resync.from === null ? ' of everything' : ` from ${resync.from}`}` : 'full load'

@@ -106,13 +106,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await r.contacts.remove(ids[2]!)
     await r.contacts.create([{ LastName: 'Down', Email: 'rt-down@example.com', Title: 'created while down' }])
     await r.sf('POST', '/faults', { kind: 'cometd-shrink-retention', retainEvents: 0 })
+    // Its first attempt fails for good (the org's API allocation): the retry is still a window.
+    await r.sf('POST', '/faults', { kind: 'request-limit-exceeded', count: 1, match: '/queryAll' })
     await r.stack.restart()
 
     await r.waitForTitle('rt1@example.com', 'while down')
     await r.waitForTitle('rt-down@example.com', 'created while down')
     await waitFor(async () => (await r.stack.store.findLinkByRecord(r.merchantId, ids[2]!)) === null, 30_000, 'deleted while down: unlinked')
     const run = await r.waitForRun((x) => x.checkpoint?.resync, 'the resync run completed')
-    t.match(run, { checkpoint: { resync: { from: String } }, progress: { reason: 'replay-invalid' } })
+    t.match(run, { checkpoint: { resync: { from: String }, loaded: true }, progress: { reason: 'replay-invalid' } })
+    t.equal(await r.metric('bridge_cdc_resyncs_ended_total', { outcome: 'failed' }), 1, 'failed once, retried')
     const lastEventAt = (await r.stack.store.getSyncHealth(r.merchantId)).lastEventAt
     t.ok(run.progress.processed >= 3 && run.progress.processed < 11, `only the window was read (${run.progress.processed} records, not 11; from ${run.checkpoint.resync.from}, last event ${lastEventAt?.toISOString()}, seeded ${seededAt})`)
     await r.waitForCdc('streaming')

@@ -55,6 +55,7 @@ t.test('overflow and unreadable events: a resync of everything, nothing on the t
   await waitFor(async () => (await cdc.checkpoint()) === garbage, 10_000, 'checkpoint past both')
   await waitFor(() => resyncs.length === 1, 10_000, 'resync ran')
   t.same(resyncs, ['overflow:all'])
+  await cdc.waitForChanges(1)
   t.equal(cdc.changes().length, 1, 'only the record change')
   const warned = cdc.stack.logs.lines().find((l) => l.msg === 'unreadable change event skipped')
   t.match(warned, { level: 40, component: 'cdc', merchantId: cdc.merchantId, replayId: garbage, reason: /changeType/ })

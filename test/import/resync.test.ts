@@ -129,36 +129,37 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
   t.test(`${backend}: a resync stopped half-way resumes after a restart; a failed one is retried with backoff`, async (t) => {
     const r = await startResyncStack(t, { backend })
-    const ids = await r.contacts.create(seed(30, 'cr'), false)
+    const ids = await r.contacts.create(seed(40, 'cr'), false)
     await r.merchant.saveImport(IMPORT)
     await r.waitForCdc('streaming')
-    await r.waitForRun((run) => run.progress.processed === 30, 'first load of 30')
+    await r.waitForRun((run) => run.progress.processed === 40, 'first load of 40')
     await r.sf('POST', '/cdc', { object: 'Contact', enabled: false })
-    for (const i of [0, 29]) await r.contacts.update(ids[i]!, { Title: `silent-${i}` })
+    for (const i of [0, 39]) await r.contacts.update(ids[i]!, { Title: `silent-${i}` })
     await r.sf('POST', '/cdc', { object: 'Contact', enabled: true })
 
-    // Slow resync pages: stop the bridge after its first pages.
-    await r.sf('POST', '/faults', { kind: 'latency', latencyMs: 300, count: 100, match: '/queryAll' })
+    // Slow resync pages: stop the bridge after its first page (the engines stop one by one,
+    // the subscriber last, so the rest must take longer than the others' stop).
+    await r.sf('POST', '/faults', { kind: 'latency', latencyMs: 1000, count: 100, match: '/queryAll' })
     await r.sf('POST', '/events', { kind: 'overflow', object: 'Contact' })
     await waitFor(async () => {
       const run = await r.latestRun()
-      return run?.checkpoint?.resync !== undefined && run.progress.processed >= 10
-    }, 30_000, 'the resync read some pages')
+      return run?.checkpoint?.resync !== undefined && run.progress.processed >= 5
+    }, 30_000, 'the resync read a page')
     await r.stack.app.close()
     const stopped = await r.latestRun()
     t.equal(stopped.status, 'running', 'stopped half-way')
-    t.ok(stopped.progress.processed < 30, `read ${stopped.progress.processed} of 30`)
+    t.ok(stopped.progress.processed < 40, `read ${stopped.progress.processed} of 40`)
     t.match(await r.reader.getCheckpoint(resyncCheckpointOf(r.merchantId)), { from: null, reasons: ['overflow'] }, 'the request is still stored')
     await r.sf('DELETE', '/faults')
     await r.stack.restart()
 
     await r.waitForTitle('cr0@example.com', 'silent-0')
-    await r.waitForTitle('cr29@example.com', 'silent-29')
+    await r.waitForTitle('cr39@example.com', 'silent-39')
     const resumed = await r.waitForRun((x) => x.checkpoint?.resync !== undefined, 'the resync completed')
     t.ok(r.stack.logs.lines().some((l) => l.msg === 'a resync asked for before the restart is still to do: it runs once subscribed'), 'resumed from the store')
     t.equal(resumed.id, stopped.id, 'the same run, taken over')
     t.equal(resumed.checkpoint.resync.id, stopped.checkpoint.resync.id, 'for the same request')
-    t.equal(resumed.progress.processed, 30, 'continued after its last Id: nothing read twice')
+    t.equal(resumed.progress.processed, 40, 'continued after its last Id: nothing read twice')
     t.equal(await r.stack.store.getCheckpoint(resyncCheckpointOf(r.merchantId)), null, 'cleared once done')
     await r.waitForCdc('streaming')
 
@@ -174,6 +175,6 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     t.equal(await r.metric('bridge_cdc_resyncs_ended_total', { outcome: 'failed' }), 1)
     t.equal(await r.metric('bridge_cdc_resyncs_ended_total', { outcome: 'completed' }), 2, 'the resumed one, and this one on its second attempt')
     await r.waitForCdc('streaming')
-    t.equal((await r.users.list()).length, 30, 'no duplicate user')
+    t.equal((await r.users.list()).length, 40, 'no duplicate user')
   })
 }

@@ -14,6 +14,7 @@ import { createStore } from '../../src/store/index.ts'
 import { waitFor } from '../helpers/index.ts'
 import { cohortUsers, connectMerchant, salesforceRecords, type TestMerchant } from '../helpers/merchant.ts'
 import { startProcessStack, type ProcessStack } from '../helpers/process-stack.ts'
+import { collect, startTestClient } from '../kafka/helpers.ts'
 
 /** The mapped fields and the Cohort property each one fills. */
 export const MAPPED = [
@@ -49,6 +50,8 @@ export interface CrashResult {
   liveRecords: number
   deletedRecords: number
   users: number
+  /** CDC events Salesforce published, and how many of them reached the topic more than once (re-sent after a kill). */
+  events: { published: number; onTopic: number; resent: number }
   /** From the first change to Cohort matching Salesforce. */
   elapsedMs: number
   /** From the last change to Cohort matching Salesforce. */
@@ -108,6 +111,13 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
     const health = await merchant.health()
     return health.cdc === 'streaming' && health.load.state === 'completed'
   }, 60_000, 'streaming, the (empty) first load completed')
+
+  // Everything the CDC stream put on the topic, read by a group of the test's own.
+  const testKafka = await startTestClient(t)
+  const topic = collect(t, testKafka.kafka, stack.topics.salesforceChanges)
+  await topic.consumer.start()
+  const published = async () => ((await (await fetch(`${stack.salesforceUrl}/__sandbox/stats`)).json()) as { events: { published: number } }).events.published
+  const publishedBefore = await published()
 
   const contacts = salesforceRecords(stack, 'Contact')
   const slots: Slot[] = Array.from({ length: options.records }, () => ({ id: null, email: null }))
@@ -202,6 +212,18 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
   }
   const settled = Date.now()
 
+  // Not only healed in Cohort: every event Salesforce published is on the topic (none skipped
+  // by a checkpoint that moved too early), and the checkpoint is the newest of them.
+  const publishedEvents = (await published()) - publishedBefore
+  const cdcReplayIds = () => topic.received.map((r) => JSON.parse(r.value) as { source: string; merchantId: string; replayId: number | null })
+    .filter((m) => m.source === 'cdc' && m.merchantId === merchantId).map((m) => m.replayId!)
+  await waitFor(() => new Set(cdcReplayIds()).size >= publishedEvents, 60_000, `${publishedEvents} events on the topic`).catch(() => undefined)
+  const onTopic = cdcReplayIds()
+  // Before the stack's teardown deletes the topic under it.
+  await topic.consumer.stop()
+  const distinct = new Set(onTopic)
+  t.equal(distinct.size, publishedEvents, `every one of the ${publishedEvents} events Salesforce published is on the topic`)
+
   // The state the bridge keeps agrees too, and nothing went wrong on the way.
   const store = createStore({ url: stack.databaseUrl })
   t.teardown(() => store.close())
@@ -219,6 +241,7 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
   t.same(errors.data.map((e) => `${e.recordId} ${e.code}: ${e.message}`), [], 'no per-record error')
   const health = await merchant.health()
   t.equal(health.cdc, 'streaming', 'streaming again after the last restart')
+  t.equal(await store.getReplayId(merchantId, '/data/ContactChangeEvent'), Math.max(...distinct), 'the checkpoint is the newest event on the topic')
 
   return {
     seed,
@@ -228,6 +251,7 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
     liveRecords: records.length,
     deletedRecords: deletedIds.size,
     users: users.length,
+    events: { published: publishedEvents, onTopic: onTopic.length, resent: onTopic.length - distinct.size },
     elapsedMs: settled - started,
     settleMs: settled - lastChange,
   }

@@ -6,6 +6,7 @@
  */
 import { Kafka, logLevel, Partitioners, type logCreator, type Producer } from 'kafkajs'
 import type { Logger } from '../../src/logger.ts'
+import { retry } from '../../src/retry.ts'
 import { avoidNegativeKafkaTimer } from './kafkajs-timer.ts'
 
 export interface EventProducerOptions {
@@ -49,7 +50,7 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
   let producer: Producer | null = null
   let starting: Promise<void> | null = null
 
-  async function ensureTopic(): Promise<void> {
+  async function createTopicOnce(): Promise<void> {
     const admin = kafka.admin()
     await admin.connect()
     try {
@@ -61,6 +62,10 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
       await admin.disconnect()
     }
   }
+
+  // A busy broker may answer the leader wait with UNKNOWN_TOPIC_OR_PARTITION before the new
+  // topic's metadata has spread: look again (the topic is then usually there) a few times.
+  const ensureTopic = () => retry(() => createTopicOnce(), { retries: 5, minDelayMs: 200, shouldRetry: () => true, onRetry: ({ attempt, error }) => logger.warn({ err: error, attempt, topic: options.topic }, 'creating the user events topic failed; trying again') })
 
   return {
     start() {

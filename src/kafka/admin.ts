@@ -7,6 +7,7 @@
 import type { Admin } from 'kafkajs'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { retry } from '../retry.ts'
 import { toKafkaError } from './errors.ts'
 
 export interface TopicSpec {
@@ -85,11 +86,15 @@ export function createAdminHelpers(getAdmin: () => Admin | undefined, logger: Lo
 
   return {
     async ensureTopics(topics) {
-      const existing = new Set(await call('listing topics', (a) => a.listTopics()))
-      const missing = topics.filter((t) => !existing.has(t.topic))
-      if (missing.length === 0) return
-      await call('creating topics', (a) => a.createTopics({ topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions })), waitForLeaders: true }))
-      logger.info({ topics: missing.map((t) => t.topic) }, 'created topics')
+      // A busy broker may answer the leader wait with UNKNOWN_TOPIC_OR_PARTITION before new
+      // topics' metadata has spread; listing again finds them (or what is still missing).
+      await retry(async () => {
+        const existing = new Set(await call('listing topics', (a) => a.listTopics()))
+        const missing = topics.filter((t) => !existing.has(t.topic))
+        if (missing.length === 0) return
+        await call('creating topics', (a) => a.createTopics({ topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions })), waitForLeaders: true }))
+        logger.info({ topics: missing.map((t) => t.topic) }, 'created topics')
+      }, { retries: 4, minDelayMs: 250, shouldRetry: () => true, onRetry: ({ attempt, error }) => logger.warn({ err: error, attempt }, 'creating topics failed; trying again') })
     },
 
     async deleteTopics(topics) {

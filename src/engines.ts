@@ -7,7 +7,7 @@
  * tests pick what they need.
  */
 import { createCdcEngine, type CdcEngineOptions } from './cdc/index.ts'
-import { createExporter, type ExporterOptions } from './cohort-events/index.ts'
+import { createBackfillWriter, createExporter, createExportBackfill, type BackfillOptions, type ExporterOptions } from './cohort-events/index.ts'
 import { createImporter, createLoadRunner, createNewUserImporter, type ImporterOptions, type LoadRunnerOptions } from './import/index.ts'
 import type { ComponentFactory } from './services.ts'
 
@@ -20,6 +20,8 @@ export interface EngineOptions {
   /** Tuning of the CDC subscriber (tests: quicker resync retries). */
   cdc?: Pick<CdcEngineOptions, 'resyncRetryMinMs' | 'stallGraceMs' | 'replayPollMs'>
   exporter?: ExporterOptions
+  /** The export backfill's page size and sweep (its writer is always the export's). */
+  backfill?: Omit<BackfillOptions, 'writer'>
 }
 
 /** The import direction: subscriber (with its load), importer, new-user reader. */
@@ -43,9 +45,15 @@ export function importEngines(options: EngineOptions = {}): ComponentFactory[] {
   ]
 }
 
-/** The export direction: the exporter of Cohort user events (src/cohort-events). */
+/**
+ * The export direction: the exporter of Cohort user events and the backfill of existing users
+ * when export is turned on or a mapping is added (src/cohort-events).
+ */
 export function exportEngines(options: EngineOptions = {}): ComponentFactory[] {
-  return [(services) => createExporter(services, options.exporter)]
+  return [
+    (services) => createExporter(services, options.exporter),
+    (services) => createExportBackfill(services, { ...options.backfill, writer: createBackfillWriter(services, options.exporter?.retry ? { retry: options.exporter.retry } : {}) }),
+  ]
 }
 
 /** Every engine of the service. */

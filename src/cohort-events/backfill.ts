@@ -15,7 +15,8 @@
  * starts its walk again from the first page with the new settings, so nothing added while it
  * runs is missed. A sweep every LEASE_TTL_MS resumes runs whose owner died and starts the
  * backfill of a mapping whose save no instance noticed. While a reconcile of the merchant is
- * live the backfill waits, queued (contracts §8: one of them at a time).
+ * live the backfill waits, queued (contracts §8: one of them at a time); while the merchant's
+ * export is paused it waits too (`phase: "paused"`), its cursor where it was.
  */
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -55,6 +56,8 @@ export interface BackfillOptions {
   pageSize?: number
   /** How often runs left by a dead owner are looked for. Default LEASE_TTL_MS. */
   sweepMs?: number
+  /** How often a backfill waiting for the merchant's export pause looks again. Default 2,000 ms. */
+  pausePollMs?: number
 }
 
 export interface ExportBackfill extends Component {
@@ -121,6 +124,7 @@ export function createExportBackfill(services: Services, options: BackfillOption
   const pageSize = options.pageSize ?? BACKFILL_PAGE_SIZE
   const sweepMs = options.sweepMs ?? config.leaseTtlMs
   const ttlMs = config.leaseTtlMs
+  const pausePollMs = options.pausePollMs ?? 2_000
   const active = new Map<string, Promise<void>>()
   let stopping: AbortController | null = null
   let sweepTimer: NodeJS.Timeout | undefined
@@ -195,6 +199,16 @@ export function createExportBackfill(services: Services, options: BackfillOption
         }
         // Walked to the end, and nothing was added while the last pages were written.
         if (checkpoint.walked) break
+        // The merchant's export is paused (API limit or budget, re-authorisation): wait with
+        // the cursor where it is rather than park every remaining user (the writer parks at
+        // most the page that met the pause; the exporter sends those first on resume).
+        if (await store.getExportPause(merchantId)) {
+          await update({ phase: 'paused' })
+          log.info('export paused: the backfill waits')
+          while ((await store.getExportPause(merchantId)) && exportOn(await services.settings.get(merchantId))) await sleep(pausePollMs, signal)
+          await update({ phase: 'users' })
+          continue
+        }
         const page = await cohort.listUsersPage(merchantId, checkpoint.cursor, { pageSize, signal })
         if (page.users.length > 0) {
           const outcome = await attempt(() => options.writer(merchantId, settings, page.users, signal))

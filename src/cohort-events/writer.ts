@@ -1,7 +1,8 @@
 /**
  * The export backfill's writer (backfill.ts `BackfillWriter`): a page of Cohort users through
  * the export's own path (export.ts `exportChanges`): resolve, create in mode `all`, write the
- * mapped values with each user's `version`, record per-record errors, store it all. A page that
+ * mapped values with each user's `version` (`ensure` set: matched records get the Cohort id and
+ * a link even without a value), record per-record errors, store it all. A page that
  * meets a pause (API limit, budget, re-authorisation) parks what it could not write and pauses
  * the merchant, like the exporter: the exporter sends the parked changes first on resume.
  */
@@ -28,7 +29,10 @@ export function createBackfillWriter(services: Services, options: { retry?: Expo
   const { config, store } = services
   const deps = { config, store, connections: services.connections, describe: services.describe, budget: services.budget, logger: services.logger.child({ component: 'export-backfill' }) }
   return async (merchantId, settings, users, signal) => {
-    const outcome = await exportChanges(deps, settings, users.map((u) => changeOfUser(u, settings.export.mode === 'all')), { signal, ...(options.retry ? { retry: options.retry } : {}) })
+    // `ensure` in both modes: a matched record gets `cohortUserIdField` and its link even when
+    // the user has no mapped value yet (issue #12, flow 6); in mode `existing` a user without a
+    // record is skipped and counted (`no-salesforce-record`).
+    const outcome = await exportChanges(deps, settings, users.map((u) => changeOfUser(u, true)), { signal, ...(options.retry ? { retry: options.retry } : {}) })
     const result: BackfillOutcome = { byAction: {}, byReason: { ...outcome.skipped }, apiCalls: outcome.calls }
     const add = (action: string, n: number) => void (n > 0 && (result.byAction[action] = (result.byAction[action] ?? 0) + n))
     add('updated', outcome.updated)

@@ -56,7 +56,7 @@ async function setup(t: Test, backend: 'sqlite' | 'postgres', rec: Recorder, opt
     backend,
     cohortEvents: false,
     env: { LEASE_TTL_MS: '1000', SETTINGS_POLL_MS: '200' },
-    components: [(services) => (backfill = createExportBackfill(services, { writer: rec.writer, pageSize: PAGE }))],
+    components: [(services) => (backfill = createExportBackfill(services, { writer: rec.writer, pageSize: PAGE, pausePollMs: 100 }))],
   })
   const merchant = await connectMerchant(stack)
   const { merchantId } = merchant
@@ -149,6 +149,19 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await saveExport({ enabled: true })
     await waitFor(async () => { const h = await backfillHealth(merchant); return h.runId !== off && h.state === 'completed' }, 30_000, 'a new run')
     t.same(seen(rec, before), ids, 'turned on again: every user')
+  })
+
+  t.test(`${backend}: waits while the merchant's export is paused, cursor kept`, async (t) => {
+    const rec = recorder()
+    const { merchant, merchantId, ids, saveExport, stack } = await setup(t, backend, rec, { startExport: false })
+    await stack.store.setExportPause(merchantId, { reason: 'salesforce.limit-exceeded', until: null })
+    await saveExport({ enabled: true })
+    await waitFor(async () => (await stack.store.getLatestJobRun(merchantId, BACKFILL_KIND))?.phase === 'paused', 30_000, 'the backfill waiting')
+    t.equal(rec.pages.length, 0, 'nothing written while paused')
+    t.match(await backfillHealth(merchant), { state: 'running', processed: 0 })
+    await stack.store.clearExportPause(merchantId)
+    await completed(merchant)
+    t.same(seen(rec), ids)
   })
 
   t.test(`${backend}: resumed at its checkpoint after a stop, and after an owner that died`, async (t) => {

@@ -10,7 +10,7 @@
  * the offsets were committed) applies the rest again, and a create whose answer was lost
  * comes back as `user.already-exists` and becomes an update of that user: no duplicate.
  */
-import type { BatchOperation, CohortClient, PropertyValue } from '../cohort/index.ts'
+import { BATCH_CHUNK, type BatchOperation, type BatchResult, type CohortClient, type PropertyValue } from '../cohort/index.ts'
 import { fromRecord, type ChangeMessage } from '../changes/index.ts'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
@@ -325,6 +325,38 @@ async function newestStoredOrders(store: Store, merchantId: string, recordIds: s
   return newest
 }
 
+/** Cohort batch calls in flight at once for one share (each of up to BATCH_CHUNK operations). */
+const COHORT_CALLS_IN_FLIGHT = 4
+
+/**
+ * The operations in calls of BATCH_CHUNK, up to COHORT_CALLS_IN_FLIGHT at a time (a share of
+ * thousands of creates then waits for a quarter of the round trips); results in order. The
+ * operations are of distinct users, so their order between calls does not matter. Every call
+ * settles before a failure is thrown: a redelivered batch must not overtake a call of this one.
+ */
+async function batchConcurrently(cohort: CohortClient, merchantId: string, operations: BatchOperation[], signal: AbortSignal): Promise<BatchResult[]> {
+  if (operations.length <= BATCH_CHUNK) return cohort.batchUsers(merchantId, operations, { signal })
+  const slices: BatchOperation[][] = []
+  for (let i = 0; i < operations.length; i += BATCH_CHUNK) slices.push(operations.slice(i, i + BATCH_CHUNK))
+  const results: BatchResult[][] = []
+  let next = 0
+  let stopped = false
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(COHORT_CALLS_IN_FLIGHT, slices.length) }, async () => {
+    for (let i = next++; i < slices.length && !stopped; i = next++) {
+      try {
+        results[i] = await cohort.batchUsers(merchantId, slices[i]!, { signal })
+      } catch (err) {
+        // No new call once one failed: the batch is retried as a whole.
+        stopped = true
+        throw err
+      }
+    }
+  }))
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return results.flat()
+}
+
 /**
  * One Cohort batch for every target: updates of known users, creates in mode `all`. Creates
  * refused with `user.already-exists` (a lost answer retried, or a user made meanwhile) become
@@ -348,7 +380,7 @@ async function writeToCohort(deps: ApplyDeps, settings: Settings, targets: Targe
   }
   if (calls.length === 0) return done
   const retryAsUpdate: Target[] = []
-  const results = await deps.cohort.batchUsers(merchantId, calls.map((c) => c.op), { signal })
+  const results = await batchConcurrently(deps.cohort, merchantId, calls.map((c) => c.op), signal)
   results.forEach((result, i) => {
     const { target, op } = calls[i]!
     if (result.ok) {
@@ -384,7 +416,7 @@ async function writeToCohort(deps: ApplyDeps, settings: Settings, targets: Targe
       fail(t.record.recordId, rival.userId, t.email!.email, 'duplicate-email', `record ${rival.recordId} has the same email and was modified more recently; it is the one linked`)
       return false
     })
-    const second = again.length === 0 ? [] : await deps.cohort.batchUsers(merchantId, again.map((t) => ({ op: 'update' as const, userId: found.get(t.email!.normalized)!, properties: t.properties })), { signal })
+    const second = again.length === 0 ? [] : await batchConcurrently(deps.cohort, merchantId, again.map((t) => ({ op: 'update' as const, userId: found.get(t.email!.normalized)!, properties: t.properties })), signal)
     second.forEach((result, i) => {
       const t = again[i]!
       if (result.ok) {

@@ -111,3 +111,18 @@ t.test('changes of another org than the connected one are skipped', async (t) =>
   await waitFor(async () => /bridge_import_skipped_total\{reason="other-org"[^}]*\} 1/.test(await (await fetch(`${stack.url}/metrics`)).text()), 20_000, 'other org counted')
   t.equal(await users.byEmail('other-org@example.com'), undefined)
 })
+
+t.test('a share of thousands of creates goes to Cohort in calls side by side; lost answers still make no duplicate', async (t) => {
+  const { stack, merchant, send, users } = await setup(t)
+  const m = merchant.merchantId
+  await fetch(`${stack.cohort.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'lose-answer', match: '/users/batch', count: 2 }) })
+  const n = 1_600
+  await send(Array.from({ length: n }, (_, i) => change(m, `003B${i}`, { changeType: 'CREATE', fields: { Email: `bulk${i}@example.com`, Cohort_Points__c: i } })))
+  await waitFor(async () => (await stack.store.findLinksByRecords(m, [`003B${n - 1}`, '003B0'])).length === 2 && (await users.list()).length === n, 60_000, `${n} users linked`)
+  const all = await users.list()
+  t.equal(new Set(all.map((u) => u.email)).size, n, 'one user per email')
+  const links = await stack.store.findLinksByRecords(m, Array.from({ length: n }, (_, i) => `003B${i}`))
+  t.equal(links.length, n, 'every record linked')
+  const byEmail = new Map(all.map((u) => [u.email, u]))
+  t.ok(links.every((l) => byEmail.get(l.email!)?.id === l.userId && byEmail.get(l.email!)?.properties.points === Number(l.recordId.slice(4))), 'each to its own user, with its value')
+})

@@ -17,6 +17,14 @@
  *   run's topic. Capped at `--naive-seconds` (default 30 s; the short run is not capped); its
  *   time and calls for all N are extrapolated from its rate: it makes one call per event.
  *
+ * - engine: the bridge's export engines (src/engines.ts `exportEngines()`: the exporter and the
+ *   backfill) with export turned on (mode `existing`, both mappings). Turning it on backfills
+ *   every user first (not timed); then one warm-up event proves the group consumes, and the
+ *   clock starts: the N events are produced to the Cohort events topic, and the run ends when
+ *   every Contact shows its user's last `points` value, as the stand-in's change feed reports
+ *   the bridge's writes. Salesforce calls are the stand-in's counters over that window: write
+ *   calls (sObject Collections) and every API call the bridge made.
+ *
  *   npm run bench -- export            # N = 200,000, U = 10,000
  *   npm run bench -- export --short    # N = 20,000,  U = 1,000
  *
@@ -25,7 +33,8 @@
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Test } from 'tap'
-import { kafkaBrokers, randomName } from '../test/helpers/index.ts'
+import { exportEngines } from '../src/engines.ts'
+import { kafkaBrokers, randomName, waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
 
@@ -42,7 +51,7 @@ const round2 = (x: number) => Number(x.toFixed(2))
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unknown as Test
 
-const stack = await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: [] })
+const stack = await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: exportEngines() })
 const { kafka } = stack.services
 const merchant = await connectMerchant(stack)
 const { merchantId } = merchant
@@ -71,7 +80,8 @@ for (let round = 1; round <= perUser && events.length < N; round++) {
     const properties: Record<string, unknown> = { points: valueOf(user, round) }
     if (round % 5 === 0) properties.tier = TIERS[(user + round) % TIERS.length]
     const userId = userIds[user]!
-    const event = { id: `evt_${user}_${round}`, type: 'user.properties.updated', merchantId, userId, email: emails[user], occurredAt, version: round + 1, properties, source: 'dashboard' }
+    // Versions from 3: the users are at version 1 (the backfill's), the warm-up event is 2.
+    const event = { id: `evt_${user}_${round}`, type: 'user.properties.updated', merchantId, userId, email: emails[user], occurredAt, version: round + 2, properties, source: 'dashboard' }
     events.push({ key: `${merchantId}:${userId}`, value: JSON.stringify(event) })
   }
 }
@@ -164,6 +174,61 @@ const naive = await (async () => {
   return { events: processed, seconds: round2(seconds), capped, failed, eventsPerSecond: Math.round(eventsPerSecond), writeCalls: processed, writeCallsForAll: N, secondsForAll: Math.round(N / eventsPerSecond) }
 })()
 
+// (c) The export engine, on the stack's own Cohort events topic.
+const engine = await (async () => {
+  const sfStats = async () => (await (await fetch(`${stack.salesforce.url}/__sandbox/stats`)).json()) as { apiCalls: { byEndpoint: Record<string, number>; byClient: Record<string, number> } }
+  const writes = (s: Awaited<ReturnType<typeof sfStats>>) => Object.entries(s.apiCalls.byEndpoint).filter(([k]) => k.includes('/composite/sobjects')).reduce((a, [, n]) => a + n, 0)
+  const bridgeCalls = (s: Awaited<ReturnType<typeof sfStats>>) => s.apiCalls.byClient[stack.config.salesforce.clientName] ?? 0
+  const imported = await merchant.api('PUT', '/import', { enabled: true, object: 'Contact', emailField: 'Email', mode: 'existing', fields: [] })
+  if (imported.status !== 200) throw new Error(`PUT import: ${imported.status} ${JSON.stringify(imported.body)}`)
+  const backfillStarted = performance.now()
+  const saved = await merchant.api('PUT', '/export', { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }, { property: 'tier', field: 'Loyalty_Tier__c' }] })
+  if (saved.status !== 200) throw new Error(`PUT export: ${saved.status} ${JSON.stringify(saved.body)}`)
+  await waitFor(async () => (await merchant.health()).exportBackfill.state === 'completed', 600_000, 'the backfill')
+  const backfillSeconds = (performance.now() - backfillStarted) / 1000
+  log(`backfill of ${U} users: ${backfillSeconds.toFixed(2)} s`)
+
+  // Which Contact shows its user's last value, from the stand-in's feed of committed changes.
+  const finalOf = new Map<string, number>()
+  for (let user = 0; user < U; user++) {
+    const rounds = Math.floor(N / U) + (user < N % U ? 1 : 0)
+    finalOf.set(contactIds[user]!, valueOf(user, rounds))
+  }
+  let visible = 0
+  let lastVisibleAt = 0
+  let warm = false
+  const done = new Set<string>()
+  const unsubscribe = stack.salesforce.onChange((change) => {
+    const points = change.values.Cohort_Points__c
+    if (typeof points !== 'number') return
+    for (const id of change.recordIds) {
+      if (id === contactIds[0] && points === -1) warm = true
+      if (!done.has(id) && finalOf.get(id) === points) {
+        done.add(id)
+        visible++
+        lastVisibleAt = performance.now()
+      }
+    }
+  })
+  await kafka.produce(stack.topics.cohortEvents, [{ key: `${merchantId}:${userIds[0]}`, value: JSON.stringify({ id: 'evt_warm', type: 'user.properties.updated', merchantId, userId: userIds[0], email: emails[0], occurredAt, version: 2, properties: { points: -1 }, source: 'dashboard' }) }])
+  await waitFor(() => warm, 60_000, 'the warm-up event in Salesforce')
+  const before = await sfStats()
+  globalThis.gc?.()
+  const started = performance.now()
+  await produceAll(stack.topics.cohortEvents)
+  const producedSeconds = (performance.now() - started) / 1000
+  await waitFor(() => visible >= U, 600_000, `every Contact at its last value (${visible} of ${U})`)
+  const seconds = (lastVisibleAt - started) / 1000
+  unsubscribe()
+  // Quiet for a moment: nothing more is written once the last values are in.
+  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const after = await sfStats()
+  const writeCalls = writes(after) - writes(before)
+  const apiCalls = bridgeCalls(after) - bridgeCalls(before)
+  log(`engine: ${N} events in ${seconds.toFixed(2)} s (produced in ${producedSeconds.toFixed(2)} s), ${writeCalls} write calls, ${apiCalls} API calls`)
+  return { seconds: round2(seconds), producedSeconds: round2(producedSeconds), eventsPerSecond: Math.round(N / seconds), writeCalls, apiCalls, backfillSeconds: round2(backfillSeconds) }
+})()
+
 for (const fn of teardowns) await fn()
 
 console.log(JSON.stringify({
@@ -173,7 +238,11 @@ console.log(JSON.stringify({
   partitions,
   bare,
   naive,
+  engine,
+  engineToBare: Number((engine.eventsPerSecond / bare.eventsPerSecond).toFixed(2)),
   naiveToBare: Number((naive.eventsPerSecond / bare.eventsPerSecond).toFixed(3)),
+  writeCallTarget: 2 * Math.ceil(U / 200),
+  targets: { eventsPerSecond: engine.eventsPerSecond >= 20_000, ratioToBare: engine.eventsPerSecond >= 0.5 * bare.eventsPerSecond, writeCalls: engine.writeCalls <= 2 * Math.ceil(U / 200) },
   rssMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
 }))
 process.exit(0)

@@ -15,6 +15,7 @@ import { createServices } from '../../src/services.ts'
 import { createLogSink, testConfig, waitFor } from '../helpers/index.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 import { collect, counterValue } from '../kafka/helpers.ts'
+import { contactWhere, exportStack } from './helpers.ts'
 
 const event = (over: Record<string, unknown> = {}) => ({
   id: `evt_${randomUUID()}`,
@@ -189,4 +190,16 @@ t.test('no COHORT_WEBHOOK_SECRET: the route does not exist (404)', async (t) => 
   const res = await app.inject({ method: 'POST', url: '/webhooks/cohort', headers: { 'content-type': 'application/json', 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': signWebhook(DEV_WEBHOOK_SECRET, 'msg_1', Math.floor(Date.now() / 1000), body) }, payload: body })
   t.equal(res.statusCode, 404)
   t.equal(res.json().error.code, 'not-found')
+})
+
+t.test('a webhook event reaches Salesforce through the exporter', async (t) => {
+  const { stack, merchant, contacts, users, saveExport } = await exportStack(t)
+  await saveExport({ mode: 'existing', mappings: [{ property: 'points', field: 'Cohort_Points__c' }] })
+  const email = `hook-${merchant.merchantId}@example.com`
+  const [recordId] = await contacts.create([{ LastName: 'Hook', Email: email }], false)
+  const [userId] = await users.create([{ email, properties: {} }], false)
+  const sent = event({ merchantId: merchant.merchantId, userId, email, version: 5, properties: { points: 321 } })
+  t.same(await deliver(stack, JSON.stringify(sent)), { status: 200, body: { status: 'published' } })
+  const record = await contactWhere(stack, email, (r) => r.Cohort_Points__c === 321, 'the webhook event exported')
+  t.match(record, { Id: recordId, Cohort_User_Id__c: userId })
 })

@@ -184,7 +184,13 @@ export function createExportBackfill(services: Services, options: BackfillOption
           checkpoint = { ...checkpoint, covered: keys }
           return 'same'
         }
-        if (checkpoint.covered.length > 0) log.info({ added }, 'export settings grew during the backfill: walking the users again')
+        if (checkpoint.covered.length > 0) {
+          log.info({ added }, 'export settings grew during the backfill: walking the users again')
+          // Progress and counts describe the walk that is going on.
+          processed = 0
+          counts.byAction = {}
+          counts.byReason = {}
+        }
         checkpoint = { cursor: null, covered: keys, reason: checkpoint.reason, walked: false }
         return 'restarted'
       }

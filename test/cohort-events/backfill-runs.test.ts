@@ -130,6 +130,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await completed(merchant)
     const health = await backfillHealth(merchant)
     t.equal(health.runId, running.runId, 'the same run')
+    t.equal(health.processed, USERS, 'progress counts the walk that completed')
     const afterRestart = rec.pages.findIndex((p) => p.properties.includes('tier'))
     t.ok(afterRestart >= 2)
     t.same(seen(rec, afterRestart), ids, 'walked again, with the new mapping, from the first user')

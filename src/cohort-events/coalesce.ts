@@ -12,6 +12,8 @@ export interface PendingValue {
   version: number
   /** When Cohort made the change (contracts §2: the newer change of a two-way field wins). */
   occurredAt: Date
+  /** The bridge's own import (`source: "salesforce"`): written only where Salesforce differs. */
+  fromSalesforce?: boolean
 }
 
 /** Everything to export for one user. */

@@ -11,7 +11,9 @@
  * Salesforce (the record's field state) is not written. A two-way field whose Salesforce
  * change is newer than the Cohort change (or as new: a tie goes to Salesforce, contracts §2)
  * keeps Salesforce's value; a Cohort change that wins records the value it overwrote in the
- * trace. The backfill (`export-backfill`) calls {@link exportChanges} too, with users read
+ * trace. A value that came from Salesforce (`source: "salesforce"`) is written back only where
+ * Salesforce holds another value: the record's field state differs, or our last export of
+ * another value landed after the Salesforce change (a concurrent edit crossed it). The backfill (`export-backfill`) calls {@link exportChanges} too, with users read
  * from Cohort.
  */
 import type { Connection } from 'jsforce'
@@ -134,7 +136,8 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
   for (const m of exp.mappings) fieldsOf.set(m.property, [...(fieldsOf.get(m.property) ?? []), m.field])
 
   // Only what is newer than the last applied version, per property.
-  const applied = new Map((await store.getExportVersions(merchantId, changes.map((c) => c.userId))).map((v) => [`${v.userId}\u0000${v.property}`, v.version]))
+  const exported = new Map((await store.getExportVersions(merchantId, changes.map((c) => c.userId))).map((v) => [`${v.userId}\u0000${v.property}`, v]))
+  const applied = new Map([...exported].map(([key, v]) => [key, v.version]))
   const live: UserChange[] = []
   for (const change of changes) {
     const properties: Record<string, PendingValue> = {}
@@ -220,8 +223,17 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
           continue
         }
         const state = states?.get(field)
+        // The bridge's own import: written back only over another value Salesforce holds —
+        // the field state says so, or our last export of another value landed after the
+        // Salesforce change this import carries (it overwrote it there).
+        const last = exported.get(`${change.userId}\u0000${property}`)
+        const overwritten = state !== undefined && last !== undefined && last.recordId === recordId && !sameFieldValue(last.value, converted.value) && state.changedAt.getTime() <= last.updatedAt.getTime()
+        if (pending.fromSalesforce && !overwritten && (!state || sameFieldValue(state.value, converted.value))) {
+          write.versions.push({ property, version: pending.version, value: converted.value })
+          continue
+        }
         // A two-way field: Salesforce's change is as new or newer, it stays (contracts §2).
-        if (state && state.direction === 'import' && state.changedAt.getTime() >= pending.occurredAt.getTime() && !sameFieldValue(state.value, converted.value)) {
+        if (!pending.fromSalesforce && state && state.direction === 'import' && state.changedAt.getTime() >= pending.occurredAt.getTime() && !sameFieldValue(state.value, converted.value)) {
           dropped.push({ field, property, kept: state.value, dropped: converted.value, salesforceChangedAt: state.changedAt.toISOString(), cohortOccurredAt: pending.occurredAt.toISOString() })
           continue
         }

@@ -88,12 +88,13 @@ interface MerchantContext {
 export function changeOf(event: UserEvent, settings: Settings): UserChange | null {
   const mapped = new Set(settings.export.mappings.map((m) => m.property))
   const properties: Record<string, PendingValue> = {}
-  // The bridge's own import coming back: Salesforce already has these values.
-  if (event.source !== 'salesforce') {
-    const occurredAt = new Date(event.occurredAt)
-    for (const [property, value] of Object.entries(event.properties)) {
-      if (mapped.has(property)) properties[property] = { value, version: event.version, occurredAt }
-    }
+  // A value the bridge imported from Salesforce (`source: "salesforce"`) takes part like any
+  // other (it supersedes older pending values) but is written back only if Salesforce holds
+  // another value for the field (export.ts: equal to the field state → not written): that
+  // happens only when a concurrent edit crossed it, and writing it makes both sides equal.
+  const occurredAt = new Date(event.occurredAt)
+  for (const [property, value] of Object.entries(event.properties)) {
+    if (mapped.has(property)) properties[property] = { value, version: event.version, occurredAt, ...(event.source === 'salesforce' ? { fromSalesforce: true } : {}) }
   }
   const ensure = event.type === 'user.created' && settings.export.mode === 'all' && event.source !== 'salesforce'
   if (Object.keys(properties).length === 0 && !ensure) return null

@@ -16,6 +16,7 @@ for (const backend of (process.env.EXPORT_BACKENDS?.split(',') ?? ['sqlite', 'po
     // Cohort_Points__c is a double with scale 0: the value is rounded to the field's scale.
     const record = await contactWhere(stack, 'ada@example.com', (r) => r.Cohort_Points__c === 13, 'ada exported')
     t.match(record, { Id: adaRecord, Cohort_User_Id__c: ada, Loyalty_Tier__c: 'Gold', Title: 'Countess', Cohort_Member_Since__c: '2024-05-01', Cohort_Opt_In__c: true })
+    await waitFor(async () => (await stack.store.findLinkByUser(merchant.merchantId, ada!)) !== null, 10_000, 'ada linked')
     t.match(await stack.store.findLinkByUser(merchant.merchantId, ada!), { recordId: adaRecord })
     await waitFor(async () => (await stack.store.listTrace(merchant.merchantId, { userId: bob! })).some((e) => e.outcome === 'skipped'), 20_000, 'bob skipped')
     t.equal((await contacts.list()).length, 1, 'nothing created in mode existing')

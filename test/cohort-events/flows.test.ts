@@ -17,6 +17,8 @@ for (const backend of backends) {
     const [grace] = await users.create([{ email: 'Grace.Hopper@example.com', properties: { points: 7, tier: 'silver' } }])
     const created = await contactWhere(stack, 'grace.hopper@example.com', (r) => r.Cohort_Points__c === 7, 'grace created')
     t.match(created, { LastName: 'Grace.Hopper', Email: 'Grace.Hopper@example.com', Cohort_User_Id__c: grace, Loyalty_Tier__c: 'Silver', LeadSource: 'Cohort', Department: 'Loyalty' })
+    // Salesforce shows the record a moment before the flush's store transaction commits.
+    await waitFor(async () => (await stack.store.findLinkByUser(merchant.merchantId, grace!)) !== null, 10_000, 'grace linked')
     t.match(await stack.store.findLinkByUser(merchant.merchantId, grace!), { recordId: created.Id })
     t.match((await stack.store.listTrace(merchant.merchantId, { userId: grace! })).find((e) => e.outcome === 'created'), { recordId: created.Id })
 

@@ -18,6 +18,7 @@ import { createDashboardAuth, registerErrorHandling, registerHealthRoutes, regis
 import { registerOAuthRoutes } from './oauth/index.ts'
 import type { ComponentFactory, Services } from './services.ts'
 import { registerSettingsRoutes } from './settings/index.ts'
+import { registerErrorRoutes } from './sync-errors/index.ts'
 
 export interface AppOptions {
   /** The engines: made from the services, started after them, stopped before them. */
@@ -75,7 +76,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 
   const auth = createDashboardAuth(config.dashboard.jwtSecret)
   registerOAuthRoutes(app, { ...services, auth })
-  registerSettingsRoutes(app, { ...services, auth })
+  registerSettingsRoutes(app, { ...services, auth }, { register: (scope) => registerErrorRoutes(scope, { ...services, auth }) })
   registerWebhookRoutes(app, services)
   registerHealthRoutes(app, readinessChecks(services))
   if (config.metricsPort === null) registerMetricsRoute(app, metrics)

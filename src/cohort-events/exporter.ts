@@ -384,6 +384,12 @@ export function createExporter(services: Services, options: ExporterOptions = {}
 
   async function sweepOnce(): Promise<void> {
     for (const lane of lanes.values()) {
+      // Parked meanwhile (a retried error, another instance's pause): drained first.
+      if (lane.state === 'running' && (await store.countParkedChanges(lane.merchantId)) > 0 && !(await store.getExportPause(lane.merchantId))) {
+        lane.state = 'draining'
+        kick(lane)
+        continue
+      }
       if (lane.state !== 'paused') continue
       const pause = await store.getExportPause(lane.merchantId)
       if (!pause) {

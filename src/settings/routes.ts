@@ -33,11 +33,17 @@ export interface SettingsRouteDeps {
   settings: SettingsService
 }
 
-export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRouteDeps): void {
+export interface SettingsRouteOptions {
+  /** More `/v1` routes to register in the same scope (its CORS): the errors routes. */
+  register?: (scope: FastifyInstance) => void
+}
+
+export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRouteDeps, options: SettingsRouteOptions = {}): void {
   const { store, describe, cohort, settings } = deps
 
   app.register(async (scope) => {
     await scope.register(cors, { origin: deps.config.dashboard.origin, methods: ['GET', 'PUT', 'POST', 'DELETE'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 })
+    options.register?.(scope)
     const routes = scope.withTypeProvider<ZodTypeProvider>()
     const base = '/v1/merchants/:merchantId/salesforce'
     const guarded = { onRequest: deps.auth.requireMerchant }

@@ -86,10 +86,19 @@ t.test('sqlite: outages retried; per-record errors stored with Salesforce\'s cod
   t.match(errors.find((e) => e.code === 'STRING_TOO_LONG'), { direction: 'export', userId: c, message: /max length=128/ })
   t.equal((await contacts.list()).find((r) => r.Email === 'b@example.com')?.Cohort_Points__c, null)
 
-  // The cause fixed (the fault is used up), a later change of the user resolves its error.
-  await users.update(b!, { points: 5 })
-  await contactWhere(stack, 'b@example.com', (r) => r.Cohort_Points__c === 5, 'b written')
+  // The errors route lists them; the cause fixed (the fault is used up), a retry sends the change again.
+  const listed = await merchant.api('GET', '/errors')
+  t.equal(listed.status, 200)
+  t.same(listed.body.data.map((e: any) => e.code).sort(), ['DUPLICATES_DETECTED', 'STRING_TOO_LONG'])
+  const dup = listed.body.data.find((e: any) => e.code === 'DUPLICATES_DETECTED')
+  t.match(dup, { id: String, direction: 'export', userId: b, email: 'b@example.com', message: 'Use one of these records?', at: String, attempts: 1 })
+  t.match(await merchant.api('POST', `/errors/${dup.id}/retry`), { status: 200, body: { retried: 1, skipped: 0 } })
+  await contactWhere(stack, 'b@example.com', (r) => r.Cohort_Points__c === 3, 'b written by the retry')
   await waitFor(async () => (await merchant.health()).errors === 1, 20_000, 'b\'s error resolved')
+  // Retrying all: the over-long value is refused again, one more attempt.
+  t.match(await merchant.api('POST', '/errors/retry'), { status: 200, body: { retried: 1 } })
+  await waitFor(async () => (await stack.store.listErrors(merchant.merchantId)).data[0]?.attempts === 2, 20_000, 'refused again')
+  t.match(await merchant.api('POST', '/errors/nope/retry'), { status: 404 })
 })
 
 t.test('sqlite: expired tokens are refreshed once and the write goes through', async (t) => {

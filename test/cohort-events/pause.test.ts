@@ -26,7 +26,7 @@ for (const backend of backends) {
     const [ua] = await users.create([{ email: 'a@example.com' }], false)
     const [ub] = await b.users.create([{ email: 'b@example.com' }], false)
 
-    await fault(stack, { kind: 'request-limit-exceeded', count: 1, match: '/^PATCH .*\/composite\/sobjects/' })
+    await fault(stack, { kind: 'request-limit-exceeded', count: 1, match: '/^PATCH .*composite.sobjects/' })
     await users.update(ua!, { points: 1 })
     await waitFor(async () => (await merchant.health()).export.state === 'paused', 20_000, 'A paused')
     const paused = await merchant.health()

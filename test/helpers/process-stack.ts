@@ -68,6 +68,8 @@ export interface ServiceInstance {
   readonly pid: number | null
   /** Signal it (default SIGKILL) and resolve when it has exited. */
   kill(signal?: NodeJS.Signals): Promise<ServiceExit>
+  /** Send it a signal and return at once (SIGSTOP / SIGCONT: a process that stalls, then goes on). */
+  signal(signal: NodeJS.Signals): void
   /**
    * Start it (again) on the same store, port and topics (`env` on top); resolves when ready, or
    * at once with `ready: false` (to kill it again at any point of its start).
@@ -278,9 +280,16 @@ function createServiceProcess(url: string, baseEnv: Record<string, string>, read
       child.kill(signal)
       return done
     },
+    signal(signal) {
+      if (!service) throw new Error('the service is not running')
+      service.kill(signal)
+    },
     start,
     terminate: async () => {
-      if (service) await terminate(service)
+      if (!service) return
+      // A stopped process cannot act on SIGTERM.
+      service.kill('SIGCONT')
+      await terminate(service)
     },
   }
 }

@@ -7,8 +7,11 @@
  * afterwards Cohort equals Salesforce for every mapped field of every record, one user per
  * email, no per-record error.
  *
- * Used by test/reliability/takeover.test.ts (a short TTL, in `npm test`) and
- * test/reliability/takeover-full.ts (the default TTL, `npm run test:crash`).
+ * With `stall`, the holder is SIGSTOPped instead and SIGCONTed after the take-over: the stale
+ * holder must stop by itself, and the stored replay id never moves back.
+ *
+ * Used by test/reliability/takeover.test.ts (a short TTL, in `npm test`),
+ * test/reliability/takeover-full.ts (the default TTL) and stall.ts (`npm run test:crash`).
  */
 import type { Test } from 'tap'
 import { createStore } from '../../src/store/index.ts'
@@ -26,6 +29,12 @@ export interface TakeoverOptions {
   records: number
   ratePerSecond: number
   seed?: number
+  /**
+   * SIGSTOP the holder instead (a process that stalls: a long pause, a frozen VM) and SIGCONT
+   * it once the survivor streams and holds the import partitions: the stale holder must find
+   * its lease gone and stop, and no checkpoint may move backwards meanwhile.
+   */
+  stall?: boolean
 }
 
 export interface TakeoverResult {
@@ -114,26 +123,55 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   })()
   await waitFor(() => changes >= ids.length + options.ratePerSecond * 2, 30_000, 'changes flowing')
 
+  // The stored replay id, sampled from before the kill to the end: it must never go back.
+  const channel = '/data/ContactChangeEvent'
+  const samples: number[] = []
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      const id = await store.getReplayId(merchantId, channel)
+      if (id !== null) samples.push(id)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })()
+  const how = options.stall ? 'SIGSTOP' : 'SIGKILL'
   const killedAt = Date.now()
-  t.same(await holder.kill('SIGKILL'), { code: null, signal: 'SIGKILL' }, 'the holder is SIGKILLed')
+  if (options.stall) holder.signal('SIGSTOP')
+  else t.same(await holder.kill('SIGKILL'), { code: null, signal: 'SIGKILL' }, 'the holder is SIGKILLed')
   // The dead holder's last renewal set this expiry (database clock, the same machine's).
   const expiresInMs = (await store.getLease(leaseName))!.expiresAt.getTime() - killedAt
   const ttl = options.leaseTtlMs ?? 30_000
-  t.ok(expiresInMs <= ttl, `the dead holder's lease runs out ${expiresInMs} ms after the kill (renewed every TTL/3: between 2/3 TTL and a TTL)`)
+  t.ok(expiresInMs <= ttl, `the holder's lease runs out ${expiresInMs} ms after the ${how} (renewed every TTL/3: between 2/3 TTL and a TTL)`)
   await waitFor(async () => (await holderPid()) === survivor.pid, ttl + 5000, 'the survivor to hold the lease')
   const leaseTakenMs = Date.now() - killedAt
-  t.ok(leaseTakenMs <= Math.max(expiresInMs, 0) + 500, `the survivor holds the lease ${leaseTakenMs} ms after the kill: within half a second of its running out`)
+  t.ok(leaseTakenMs <= Math.max(expiresInMs, 0) + 500, `the survivor holds the lease ${leaseTakenMs} ms after the ${how}: within half a second of its running out`)
   await waitFor(async () => (await metric(survivor.url, streamsIn('streaming'))) === 1, options.takeoverWithinMs, 'the survivor streaming')
   const streamingMs = Date.now() - killedAt
-  t.ok(streamingMs <= options.takeoverWithinMs, `the survivor streams ${streamingMs} ms after the SIGKILL (within ${options.takeoverWithinMs} ms)`)
+  t.ok(streamingMs <= options.takeoverWithinMs, `the survivor streams ${streamingMs} ms after the ${how} (within ${options.takeoverWithinMs} ms)`)
   await waitFor(() => partitionsOf(survivor.logs, importGroup)?.length === Number(stack.env.KAFKA_PARTITIONS ?? 6), 90_000, 'the survivor to hold every import partition')
   const partitionsMs = Date.now() - killedAt
+
+  if (options.stall) {
+    // The stale holder wakes up believing it streams: its renewal fails and it stops.
+    const from = holder.logs.lines().length
+    holder.signal('SIGCONT')
+    await holder.logs.waitFor((l) => l.msg === 'lost the stream lease: stopping', { from, timeoutMs: ttl + 10_000 })
+    t.pass('the stale holder found its lease gone and stopped streaming')
+    await waitFor(async () => (await metric(holder.url, streamsIn('standby'))) === 1, ttl + 10_000, 'the stale holder in standby')
+    t.pass('and waits in standby')
+    await waitFor(async () => (await stats()).cometd.clients === 1, 30_000, 'one CometD client again')
+    t.pass('one CometD client again: only the survivor streams')
+  }
 
   // Some changes after the take-over, then everything must be in Cohort.
   const atTakeover = changes
   await waitFor(() => changes >= atTakeover + options.ratePerSecond * 2, 30_000, 'changes after the take-over')
   stopDriver = true
   await driver
+  sampling = false
+  await sampler
+  const backwards = samples.findIndex((id, i) => i > 0 && id < samples[i - 1]!)
+  t.equal(backwards, -1, `the stored replay id never moved back (${samples.length} samples${backwards >= 0 ? `: ${samples[backwards - 1]} then ${samples[backwards]}` : ''})`)
   let diff: string[] = []
   try {
     await waitFor(async () => {
@@ -144,6 +182,7 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
     t.comment(`still different (${diff.length}): ${diff.slice(0, 20).join('; ')}`)
     throw err
   }
+  // A stale importer's late Cohort write would show here as an older value that stays.
   const users = await cohortUsers(stack, merchantId).list()
   t.equal(users.length, ids.length, 'one user per record, none twice')
   t.same((await store.listErrors(merchantId)).data, [], 'no per-record error')

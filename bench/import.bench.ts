@@ -1,8 +1,10 @@
 /**
  * Import: change events from the Salesforce stand-in's CometD through the bridge (a CDC
  * subscriber per merchant → salesforce.changes on the real broker → importer → Cohort
- * stand-in) for several merchants on several orgs. Stand-ins, bridge and the benchmark share
- * one process; the broker is the project's own (npm run kafka -- start).
+ * stand-in) for several merchants on several orgs. The stand-ins run in a child process of
+ * their own (as Salesforce and Cohort are other systems; `--stand-ins=inline` puts them in
+ * this one), the bridge and the benchmark in this process; the broker is the project's own
+ * (npm run kafka -- start).
  *
  * Merchant i (0-based) connects org (i mod orgs) + 1, so with more merchants than orgs some
  * share an org (contracts: several merchants may connect the same org), and one Contact change
@@ -15,17 +17,18 @@
  *   committed). Beside it, in the same run, one bare jsforce/faye subscriber per merchant,
  *   side by side, replaying the same N events: the ceiling CometD delivery sets.
  * - latency at a steady R events/s (default 1,000) across merchants: single-record updates
- *   round the orgs for D seconds, in ticks of 20 ms; per change and merchant the bridge-added
- *   latency (CometD delivery → Cohort acknowledged and the store committed) and the
- *   end-to-end one (the update request to Salesforce sent → same), p50 and p99. (The
- *   stand-in's commit stamps run ahead of the clock after a burst, being strictly increasing
- *   per millisecond, so the send time stands for the commit time.)
+ *   round the orgs for D seconds, sent from a worker thread (steady-updates.ts); per change and
+ *   merchant the bridge-added latency (CometD delivery → Cohort acknowledged and the store
+ *   committed) and the end-to-end one (the update request to Salesforce sent → same), p50 and
+ *   p99. (The stand-in's commit stamps run ahead of the clock after a burst, being strictly
+ *   increasing per millisecond, so the send time stands for the commit time.)
  *
  *   npm run bench -- import              # N = 40,000, D = 30 s, 4 merchants on 2 orgs
  *   npm run bench -- import --short      # N = 10,000, D = 10 s
- *   npm run bench -- import --merchants 6 --orgs 3 --rate 1000 --backend postgres
+ *   npm run bench -- import --merchants=6 --orgs=3 --rate=1000 --backend=postgres
  *
  * `--orgs` defaults to SANDBOX_SALESFORCE_ORGS (else 2), `--merchants` to twice the orgs.
+ * Options take `=` (bench/run.ts reads a bare word as a benchmark's name).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { waitFor } from '../helpers/index.ts'
-import { salesforceRecords } from '../helpers/merchant.ts'
+import { connectMerchant, salesforceRecords } from '../helpers/merchant.ts'
 import { collect } from '../kafka/helpers.ts'
 import { apiStats, contactWhere, exportMerchant, exportStack, fault, MAPPINGS, saveExport, writeCalls } from './helpers.ts'
 
@@ -104,4 +104,27 @@ t.test('sqlite: two-way mapping with concurrent edits ends equal on both sides a
   t.ok(await equal(), 'still equal')
   const traces = await stack.store.listTrace(merchant.merchantId, { userId: userIds[0]! }, 100)
   t.ok(traces.some((e) => e.direction === 'export'), 'the export side is traced')
+  // Concurrent edits: the side that lost is on record (a Cohort write over a Salesforce value, or a Cohort change Salesforce's newer one kept out).
+  const all = (await Promise.all(userIds.map((id) => stack.store.listTrace(merchant.merchantId, { userId: id }, 100)))).flat()
+  t.ok(all.some((e) => e.direction === 'export' && (JSON.stringify(e.details).includes('"overwritten"') || (e.details as any)?.reason === 'salesforce-newer')), 'the overwritten or kept value is in the trace')
+})
+
+t.test('sqlite: a refresh token refused pauses the merchant (needs-reauth) until it connects again; then the parked changes go out', async (t) => {
+  const { stack, merchant, contacts, users, saveExport: save } = await exportStack(t)
+  await save({ mode: 'existing' })
+  await contacts.create([{ LastName: 'R', Email: 'r@example.com' }], false)
+  const [u] = await users.create([{ email: 'r@example.com' }], false)
+  await users.update(u!, { points: 1 })
+  await contactWhere(stack, 'r@example.com', (r) => r.Cohort_Points__c === 1, 'first write')
+  await fault(stack, { kind: 'revoke-refresh-token' })
+  await fault(stack, { kind: 'expire-tokens' })
+  await users.update(u!, { points: 2 })
+  await waitFor(async () => (await merchant.health()).export.pauseReason === 'salesforce.needs-reauth', 20_000, 'paused: needs-reauth')
+  t.match((await merchant.health()).export, { state: 'paused', pausedUntil: null, parked: 1 })
+  t.equal((await merchant.health()).connection?.state ?? (await merchant.api('GET', '')).body.connection.state, 'needs-reauth')
+
+  // Connecting again clears the pause; the parked change goes out.
+  await connectMerchant(stack, { merchantId: merchant.merchantId })
+  await contactWhere(stack, 'r@example.com', (r) => r.Cohort_Points__c === 2, 'parked change written after reconnecting', 30_000)
+  await waitFor(async () => (await merchant.health()).export.state === 'running', 20_000, 'running again')
 })

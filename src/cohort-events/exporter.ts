@@ -241,7 +241,16 @@ export function createExporter(services: Services, options: ExporterOptions = {}
         }
         if (lane.state === 'paused') break
         if (lane.state === 'draining') {
-          if (!(await drainOnce(lane))) lane.state = 'running'
+          const drained = await drainOnce(lane)
+          if (drained === 'wait') {
+            // Another instance drains the merchant's parked changes: new ones are parked meanwhile.
+            lane.timer = setTimeout(() => kick(lane), 1_000)
+            break
+          }
+          if (drained === 'done') {
+            lane.state = 'running'
+            await store.releaseLease(drainLease(lane.merchantId), instance).catch(() => undefined)
+          }
           continue
         }
         const oldest = lane.coalescer.oldestAt
@@ -261,18 +270,25 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     }
   }
 
-  /** One page of parked changes; false when none is left. */
-  async function drainOnce(lane: Lane): Promise<boolean> {
+  const drainLease = (merchantId: string) => `export-drain:${merchantId}`
+
+  /**
+   * One page of parked changes, under the merchant's drain lease (one instance drains, the
+   * others park): `more` after a page, `done` when none is left, `wait` while another
+   * instance holds the lease.
+   */
+  async function drainOnce(lane: Lane): Promise<'more' | 'done' | 'wait'> {
+    if (!(await store.acquireLease(drainLease(lane.merchantId), instance, config.leaseTtlMs))) return 'wait'
     const page = await store.peekParkedChanges(lane.merchantId, flushSize)
-    if (page.length === 0) return false
+    if (page.length === 0) return 'done'
     const context = await contextOf(lane.merchantId)
-    if (!exporting(context)) return false
+    if (!exporting(context)) return 'done'
     const outcome = await exportChanges(deps, context.settings, page.map(fromParked), exportOptions())
     options.onFlushed?.(lane.merchantId, outcome)
     const waiting = new Set(outcome.remaining.map((c) => c.userId))
     await store.ackParkedChanges(lane.merchantId, page.filter((p) => !waiting.has(p.key)).map(({ key, seq }) => ({ key, seq })))
     if (outcome.pause) await pauseLane(lane, outcome.pause, [])
-    return true
+    return 'more'
   }
 
   const exportOptions = (): ExportOptions => ({ signal: controller.signal, ...(options.retry ? { retry: options.retry } : {}) })

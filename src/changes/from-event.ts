@@ -24,10 +24,32 @@ const Header = z.looseObject({
   changedFields: z.array(z.string()).nullish(),
 })
 
-const Delivered = z.looseObject({
+/** A delivered CometD change event, as far as the bridge reads it (unknown keys kept). */
+export const DeliveredEventSchema = z.looseObject({
   payload: z.looseObject({ ChangeEventHeader: Header }),
   event: z.looseObject({ replayId: z.number() }),
 })
+type Delivered = z.infer<typeof DeliveredEventSchema>
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
+const nullishOr = (v: unknown, is: (v: unknown) => boolean) => v === undefined || v === null || is(v)
+
+/**
+ * `data` as the schema reads it, or null when any check fails: the same checks by hand, since
+ * every delivered event goes through here (zod then only says why one is invalid).
+ */
+function asDelivered(data: unknown): Delivered | null {
+  if (!isRecord(data) || !isRecord(data.payload) || !isRecord(data.event) || !isNumber(data.event.replayId)) return null
+  const h = data.payload.ChangeEventHeader
+  if (!isRecord(h) || typeof h.changeType !== 'string') return null
+  if (!(h.entityName === undefined || typeof h.entityName === 'string') || !(h.recordIds === undefined || isStrings(h.recordIds))) return null
+  if (!nullishOr(h.changeOrigin, (v) => typeof v === 'string') || !nullishOr(h.transactionKey, (v) => typeof v === 'string') || !nullishOr(h.commitUser, (v) => typeof v === 'string')) return null
+  if (!nullishOr(h.sequenceNumber, isNumber) || !nullishOr(h.commitTimestamp, isNumber) || !nullishOr(h.commitNumber, isNumber) || !nullishOr(h.changedFields, isStrings)) return null
+  const header = { ...h, recordIds: h.recordIds ?? [] } as Delivered['payload']['ChangeEventHeader']
+  return { ...data, payload: { ...data.payload, ChangeEventHeader: header }, event: data.event as Delivered['event'] }
+}
 
 export interface EventContext {
   merchantId: string
@@ -74,7 +96,8 @@ const flatChanged = (name: string) => {
 
 /** One delivered CometD message (`data` of a `/data/…ChangeEvent` message) → what to do with it. */
 export function fromEvent(data: unknown, context: EventContext): FromEvent {
-  const parsed = Delivered.safeParse(data)
+  const fast = asDelivered(data)
+  const parsed = fast ? { success: true as const, data: fast } : DeliveredEventSchema.safeParse(data)
   if (!parsed.success) {
     const replayId = (data as { event?: { replayId?: unknown } } | null)?.event?.replayId
     return { kind: 'invalid', replayId: typeof replayId === 'number' ? replayId : null, reason: `not a change event: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? ''}`.trim() }

@@ -55,6 +55,9 @@ export function createNewUserImporter(services: Services): Component {
       } catch {
         continue
       }
+      // Most events are updates, or the bridge's own creates: passed over before zod.
+      const { type, source } = (json ?? {}) as { type?: unknown; source?: unknown }
+      if (type !== 'user.created' || source === 'salesforce') continue
       const parsed = UserCreated.safeParse(json)
       if (!parsed.success || parsed.data.source === 'salesforce') continue
       const email = checkEmail(parsed.data.email)

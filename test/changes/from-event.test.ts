@@ -1,6 +1,6 @@
 /** CDC events → change messages: tolerant headers, fan-out, flattening, what an UPDATE carries, resync cases. */
 import t from 'tap'
-import { fromEvent, fromRecord, orderOf, parseChangeMessage } from '../../src/changes/index.ts'
+import { DeliveredEventSchema, fromEvent, fromRecord, orderOf, parseChangeMessage } from '../../src/changes/index.ts'
 
 const ctx = { merchantId: 'm1', orgId: '00D1', object: 'Contact', channel: '/data/ContactChangeEvent', receivedAt: 1_700_000_000_000 }
 const header = (over: Record<string, unknown> = {}) => ({
@@ -68,4 +68,33 @@ t.test('parseChangeMessage refuses what is not a change message, with the reason
   t.match(parseChangeMessage(null), { ok: false, reason: 'empty message' })
   t.match(parseChangeMessage('{'), { ok: false, reason: 'not JSON' })
   t.match(parseChangeMessage('{"v":1}'), { ok: false, reason: /^not a change message: / })
+})
+
+t.test('the hand-written check of a delivered event agrees with the schema on every header mutation', async (t) => {
+  const good = { schema: 's', payload: { ChangeEventHeader: header({ changeType: 'UPDATE', changedFields: ['Email'] }), Email: 'a@example.com' }, event: { replayId: 5, EventUuid: 'u' } }
+  const wrong: unknown[] = [undefined, null, '', 'x', 0, 1.5, true, [], ['a'], [1], {}, { a: 1 }]
+  const variants: Array<[string, unknown]> = [['as sent', good], ['an array', [good]], ['null', null], ['without payload', { event: good.event }], ['without event', { payload: good.payload }]]
+  for (const value of wrong) {
+    variants.push([`payload = ${JSON.stringify(value)}`, { ...good, payload: value }], [`event = ${JSON.stringify(value)}`, { ...good, event: value }])
+    variants.push([`replayId = ${JSON.stringify(value)}`, { ...good, event: { replayId: value } }])
+    variants.push([`header = ${JSON.stringify(value)}`, { ...good, payload: { ...good.payload, ChangeEventHeader: value } }])
+  }
+  for (const key of ['entityName', 'recordIds', 'changeType', 'changeOrigin', 'transactionKey', 'sequenceNumber', 'commitTimestamp', 'commitNumber', 'commitUser', 'changedFields']) {
+    const { [key]: _dropped, ...without } = good.payload.ChangeEventHeader as Record<string, unknown>
+    variants.push([`header without ${key}`, { ...good, payload: { ...good.payload, ChangeEventHeader: without } }])
+    for (const value of wrong) variants.push([`header.${key} = ${JSON.stringify(value)}`, { ...good, payload: { ...good.payload, ChangeEventHeader: { ...good.payload.ChangeEventHeader, [key]: value } } }])
+  }
+  let accepted = 0
+  for (const [name, value] of variants) {
+    const schema = DeliveredEventSchema.safeParse(value)
+    const out = fromEvent(value, ctx)
+    const refused = out.kind === 'invalid' && out.reason.startsWith('not a change event')
+    t.equal(!refused, schema.success, name)
+    // What the schema gives back (defaults filled in) reads the same as what was delivered.
+    if (schema.success) {
+      accepted++
+      t.same(out, fromEvent(schema.data, ctx), `${name}: the same outcome`)
+    }
+  }
+  t.ok(accepted > 10, 'good events are among the variants')
 })

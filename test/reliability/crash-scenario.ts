@@ -95,6 +95,30 @@ export async function differences(stack: Pick<ProcessStack, 'salesforce' | 'coho
   return out
 }
 
+/**
+ * What the CDC stream puts on `salesforce.changes` for a merchant, read by a group of the test's
+ * own from the beginning, against what Salesforce published since this was called.
+ */
+export async function watchTopic(t: Test, stack: ProcessStack, merchantId: string): Promise<{ check(): Promise<{ published: number; onTopic: number; distinct: Set<number> }> }> {
+  const testKafka = await startTestClient(t)
+  const topic = collect(t, testKafka.kafka, stack.topics.salesforceChanges)
+  await topic.consumer.start()
+  const published = async () => ((await (await fetch(`${stack.salesforceUrl}/__sandbox/stats`)).json()) as { events: { published: number } }).events.published
+  const before = await published()
+  const replayIds = () => topic.received.map((r) => JSON.parse(r.value) as { source: string; merchantId: string; replayId: number | null })
+    .filter((m) => m.source === 'cdc' && m.merchantId === merchantId).map((m) => m.replayId!)
+  return {
+    async check() {
+      const events = (await published()) - before
+      await waitFor(() => new Set(replayIds()).size >= events, 60_000, `${events} events on the topic`).catch(() => undefined)
+      const onTopic = replayIds()
+      // Before the stack's teardown deletes the topic under it.
+      await topic.consumer.stop()
+      return { published: events, onTopic: onTopic.length, distinct: new Set(onTopic) }
+    },
+  }
+}
+
 export async function runCrashScenario(t: Test, options: CrashOptions): Promise<CrashResult> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   t.comment(`crash scenario seed ${seed}: ${options.changes} changes over ${options.records} records, ${options.kills} SIGKILLs, ${options.backend}`)
@@ -112,12 +136,7 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
     return health.cdc === 'streaming' && health.load.state === 'completed'
   }, 60_000, 'streaming, the (empty) first load completed')
 
-  // Everything the CDC stream put on the topic, read by a group of the test's own.
-  const testKafka = await startTestClient(t)
-  const topic = collect(t, testKafka.kafka, stack.topics.salesforceChanges)
-  await topic.consumer.start()
-  const published = async () => ((await (await fetch(`${stack.salesforceUrl}/__sandbox/stats`)).json()) as { events: { published: number } }).events.published
-  const publishedBefore = await published()
+  const topic = await watchTopic(t, stack, merchantId)
 
   const contacts = salesforceRecords(stack, 'Contact')
   const slots: Slot[] = Array.from({ length: options.records }, () => ({ id: null, email: null }))
@@ -214,14 +233,7 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
 
   // Not only healed in Cohort: every event Salesforce published is on the topic (none skipped
   // by a checkpoint that moved too early), and the checkpoint is the newest of them.
-  const publishedEvents = (await published()) - publishedBefore
-  const cdcReplayIds = () => topic.received.map((r) => JSON.parse(r.value) as { source: string; merchantId: string; replayId: number | null })
-    .filter((m) => m.source === 'cdc' && m.merchantId === merchantId).map((m) => m.replayId!)
-  await waitFor(() => new Set(cdcReplayIds()).size >= publishedEvents, 60_000, `${publishedEvents} events on the topic`).catch(() => undefined)
-  const onTopic = cdcReplayIds()
-  // Before the stack's teardown deletes the topic under it.
-  await topic.consumer.stop()
-  const distinct = new Set(onTopic)
+  const { published: publishedEvents, onTopic, distinct } = await topic.check()
   t.equal(distinct.size, publishedEvents, `every one of the ${publishedEvents} events Salesforce published is on the topic`)
 
   // The state the bridge keeps agrees too, and nothing went wrong on the way.
@@ -251,7 +263,7 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
     liveRecords: records.length,
     deletedRecords: deletedIds.size,
     users: users.length,
-    events: { published: publishedEvents, onTopic: onTopic.length, resent: onTopic.length - distinct.size },
+    events: { published: publishedEvents, onTopic, resent: onTopic - distinct.size },
     elapsedMs: settled - started,
     settleMs: settled - lastChange,
   }

@@ -19,7 +19,7 @@ import { waitFor } from '../helpers/index.ts'
 import { cohortUsers, connectMerchant, salesforceRecords } from '../helpers/merchant.ts'
 import { callJson } from '../helpers/stack.ts'
 import { startProcessStack, type ServiceInstance, type ServiceLogs } from '../helpers/process-stack.ts'
-import { differences, MAPPED, random } from './crash-scenario.ts'
+import { differences, MAPPED, random, watchTopic } from './crash-scenario.ts'
 
 export interface TakeoverOptions {
   /** LEASE_TTL_MS of both instances; undefined: the default (30 s). */
@@ -50,6 +50,8 @@ export interface TakeoverResult {
   partitionsMs: number
   changes: number
   records: number
+  /** CDC events on the topic more than once (re-sent across the take-over). */
+  resent: number
 }
 
 /** The partitions of `group` an instance holds, by its newest join line. */
@@ -106,6 +108,7 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   }, 60_000, 'both instances in the import group, sharing the partitions')
   t.pass(`the import group's partitions are shared: ${JSON.stringify(partitionsOf(a.logs, importGroup))} and ${JSON.stringify(partitionsOf(b.logs, importGroup))}`)
 
+  const topic = await watchTopic(t, stack, merchantId)
   // Changes keep coming before, during and after the take-over.
   const contacts = salesforceRecords(stack, 'Contact')
   const ids = await contacts.create(Array.from({ length: options.records }, (_, i) => ({ LastName: `T${i}`, Email: `takeover-${i}-${seed}@example.com`, Title: 'start' })))
@@ -182,6 +185,9 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
     t.comment(`still different (${diff.length}): ${diff.slice(0, 20).join('; ')}`)
     throw err
   }
+  const events = await topic.check()
+  t.equal(events.distinct.size, events.published, `every one of the ${events.published} events Salesforce published is on the topic (${events.onTopic - events.distinct.size} re-sent)`)
+  t.equal(await store.getReplayId(merchantId, channel), Math.max(...events.distinct), 'the checkpoint is the newest event on the topic')
   // A stale importer's late Cohort write would show here as an older value that stays.
   const users = await cohortUsers(stack, merchantId).list()
   t.equal(users.length, ids.length, 'one user per record, none twice')
@@ -190,5 +196,5 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   const status = await callJson(survivor.url, 'GET', `/v1/merchants/${merchantId}/salesforce`, { token: await stack.token({ merchantId }) })
   t.equal(status.body.health.cdc, 'streaming', 'the merchant shows streaming, asked through the survivor')
 
-  return { seed, leaseTtlMs: options.leaseTtlMs ?? 'default', expiresInMs, leaseTakenMs, streamingMs, partitionsMs, changes, records: ids.length }
+  return { seed, leaseTtlMs: options.leaseTtlMs ?? 'default', expiresInMs, leaseTakenMs, streamingMs, partitionsMs, changes, records: ids.length, resent: events.onTopic - events.distinct.size }
 }

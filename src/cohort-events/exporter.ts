@@ -31,6 +31,7 @@ import type { ParkChange, ParkedChange } from '../store/index.ts'
 import { createCoalescer, type Coalescer, type PendingEntry, type PendingValue, type UserChange } from './coalesce.ts'
 import { parseUserEvent, type UserEvent } from './event.ts'
 import { exportChanges, type ExportOptions, type ExportOutcome, type ExportPauseRequest } from './export.ts'
+import { createExportMetrics } from './metrics.ts'
 
 export interface ExporterOptions {
   /** Records per flush. Default 200 (the collections limit). */
@@ -140,10 +141,13 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   let stopping = false
   let ticker: NodeJS.Timeout | undefined
   let sweeping: Promise<void> | undefined
-  const skipped = new Map<string, number>()
   const statusSends = new Set<Promise<void>>()
-
-  const count = (reason: string, n: number) => void skipped.set(reason, (skipped.get(reason) ?? 0) + n)
+  const metrics = createExportMetrics(services.metrics)
+  const count = (reason: string, n: number) => metrics.skipped(reason, n)
+  const flushed = (merchantId: string, outcome: ExportOutcome) => {
+    metrics.record(outcome)
+    options.onFlushed?.(merchantId, outcome)
+  }
 
   async function contextOf(merchantId: string): Promise<MerchantContext> {
     const cached = contexts.get(merchantId)
@@ -189,6 +193,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   async function park(lane: Lane, changes: UserChange[]): Promise<void> {
     if (changes.length === 0) return
     await store.parkExportChanges(lane.merchantId, changes.map(toParked))
+    metrics.parked(changes.length)
   }
 
   async function pauseLane(lane: Lane, pause: ExportPauseRequest, unsent: UserChange[]): Promise<void> {
@@ -205,6 +210,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     lane.state = 'paused'
     lane.pause = pause
     if (was !== 'paused') {
+      metrics.paused(pause.reason)
       logger.warn({ merchantId: lane.merchantId, reason: pause.reason, until: pause.until }, 'export paused; changes are parked')
       publishStatus(lane.merchantId, 'paused', pause.reason)
     }
@@ -284,7 +290,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     const context = await contextOf(lane.merchantId)
     if (!exporting(context)) return 'done'
     const outcome = await exportChanges(deps, context.settings, page.map(fromParked), exportOptions())
-    options.onFlushed?.(lane.merchantId, outcome)
+    flushed(lane.merchantId, outcome)
     const waiting = new Set(outcome.remaining.map((c) => c.userId))
     await store.ackParkedChanges(lane.merchantId, page.filter((p) => !waiting.has(p.key)).map(({ key, seq }) => ({ key, seq })))
     if (outcome.pause) await pauseLane(lane, outcome.pause, [])
@@ -311,7 +317,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
       }
       const outcome = await exportChanges(deps, context.settings, entries.map((e) => e.change), exportOptions())
       logger.debug({ merchantId: lane.merchantId, users: entries.length, updated: outcome.updated, created: outcome.created, errors: outcome.errors, calls: outcome.calls }, 'export flushed')
-      options.onFlushed?.(lane.merchantId, outcome)
+      flushed(lane.merchantId, outcome)
       if (outcome.pause) await pauseLane(lane, outcome.pause, outcome.remaining)
       for (const e of entries) e.settle()
     } catch (err) {
@@ -379,6 +385,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     }
     if (dead.length > 0) {
       await kafka.produce(config.kafka.topics.dlq, dead)
+      metrics.deadLetters(dead.length)
       logger.warn({ topic: batch.topic, partition: batch.partition, count: dead.length }, 'invalid cohort user events sent to the dead-letter topic')
     }
     await Promise.all([...byMerchant].map(([merchantId, events]) => handleMerchant(merchantId, events)))
@@ -386,6 +393,9 @@ export function createExporter(services: Services, options: ExporterOptions = {}
 
   async function reportPending(): Promise<void> {
     const now = Date.now()
+    let total = 0
+    for (const lane of lanes.values()) total += lane.coalescer.size + lane.inflight
+    metrics.pending(total)
     for (const lane of lanes.values()) {
       const pending = lane.coalescer.size + lane.inflight
       if (pending === lane.reported.pending && (pending === 0 || now - lane.reported.at < 10_000)) continue

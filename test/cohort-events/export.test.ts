@@ -30,6 +30,9 @@ for (const backend of (process.env.EXPORT_BACKENDS?.split(',') ?? ['sqlite', 'po
     t.match(health.export, { state: 'running', pauseReason: null, parked: 0 })
     t.ok(health.apiBudget.used > 0, `apiBudget.used counts the bridge's calls (${health.apiBudget.used})`)
     t.equal(health.apiBudget.limit, Math.floor(health.apiBudget.orgMax * 0.5))
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text()
+    t.match(metrics, /bridge_export_records_total\{outcome="updated"[^}]*\} [1-9]/)
+    t.match(metrics, /bridge_export_collection_calls_total(\{[^}]*\})? [1-9]/)
   })
 }
 

@@ -47,7 +47,7 @@ const newer = (a: FieldState, b: FieldState): boolean =>
 export function newestFieldStates(states: FieldState[]): FieldState[] {
   const byKey = new Map<string, FieldState>()
   for (const s of states) {
-    const key = JSON.stringify([s.merchantId, s.recordId, s.field])
+    const key = `${s.merchantId}\u0000${s.recordId}\u0000${s.field}`
     const seen = byKey.get(key)
     if (!seen || newer(s, seen)) byKey.set(key, s)
   }

@@ -198,6 +198,11 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
         traces.push({ direction: 'export', recordId: null, userId: change.userId, email: change.email, outcome: 'skipped', details: { reason: 'no-salesforce-record', mode: 'existing' } })
         continue
       }
+      // Values that came from Salesforce never create a record there.
+      if (!change.ensure && Object.values(change.properties).every((p) => p.fromSalesforce)) {
+        outcome.unchanged++
+        continue
+      }
       if (!change.email) {
         bump(outcome.skipped, 'missing-email')
         traces.push({ direction: 'export', recordId: null, userId: change.userId, email: null, outcome: 'skipped', details: { reason: 'missing-email' } })

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { waitFor } from '../helpers/index.ts'
+import { startTestClient } from '../kafka/helpers.ts'
 import { contactWhere, exportStack, writeCalls } from './helpers.ts'
 
 for (const backend of (process.env.EXPORT_BACKENDS?.split(',') ?? ['sqlite', 'postgres']) as Array<'sqlite' | 'postgres'>) {
@@ -58,4 +59,15 @@ t.test('sqlite: a burst of updates becomes few collections calls; replaying the 
     return lag.length > 0 && lag.every((p) => p.lag === 0)
   }, 30_000, 'the replay group read the whole topic')
   t.equal(await writeCalls(stack), settled, 'zero additional Salesforce writes')
+
+  // The operator's reset: the service stopped, the export group moved back to the start.
+  await stack.app.close()
+  const admin = await startTestClient(t)
+  const group = `${stack.groupPrefix}.export`
+  const earliest = (await admin.kafka.endOffsets(stack.topics.cohortEvents)).map((p) => ({ partition: p.partition, offset: p.low }))
+  await admin.kafka.setGroupOffsets(group, stack.topics.cohortEvents, earliest)
+  t.ok((await admin.kafka.groupLag(group, stack.topics.cohortEvents)).some((p) => p.lag > 0), 'the group has the whole topic to read again')
+  await stack.restart()
+  await waitFor(async () => (await stack.services.kafka.groupLag(group, stack.topics.cohortEvents)).every((p) => p.lag === 0), 30_000, 'the reset group read the whole topic')
+  t.equal(await writeCalls(stack), settled, 'zero additional Salesforce writes after the reset')
 })

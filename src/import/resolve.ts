@@ -3,10 +3,11 @@
  * merchant in an LRU). Emails are compared trimmed and lower-cased, as Cohort does.
  */
 import { LRUCache } from 'lru-cache'
-import type { CallOptions, CohortClient } from '../cohort/index.ts'
+import { LOOKUP_CHUNK, type CallOptions, type CohortClient } from '../cohort/index.ts'
 import { normalizeEmail } from '../store/index.ts'
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+const LOOKUPS_IN_FLIGHT = 4
 
 /** A usable email, normalised; or why not. */
 export function checkEmail(value: unknown): { ok: true; email: string; normalized: string } | { ok: false; reason: 'missing-email' | 'invalid-email' } {
@@ -34,13 +35,22 @@ export function createUserDirectory(cohort: CohortClient, options: { max?: numbe
         if (hit) found.set(email, hit)
         else missing.push(email)
       }
-      if (missing.length > 0) {
-        for (const user of await cohort.lookupUsers(merchantId, missing, callOptions)) {
-          const email = normalizeEmail(user.email)!
-          found.set(email, user.id)
-          cache.set(keyOf(merchantId, email), user.id)
+      // Lookups of LOOKUP_CHUNK emails, up to LOOKUPS_IN_FLIGHT at a time (a share of
+      // thousands of new records waits for a quarter of the round trips).
+      const slices: string[][] = []
+      for (let i = 0; i < missing.length; i += LOOKUP_CHUNK) slices.push(missing.slice(i, i + LOOKUP_CHUNK))
+      let next = 0
+      const settled = await Promise.allSettled(Array.from({ length: Math.min(LOOKUPS_IN_FLIGHT, slices.length) }, async () => {
+        for (let i = next++; i < slices.length; i = next++) {
+          for (const user of await cohort.lookupUsers(merchantId, slices[i]!, callOptions)) {
+            const email = normalizeEmail(user.email)!
+            found.set(email, user.id)
+            cache.set(keyOf(merchantId, email), user.id)
+          }
         }
-      }
+      }))
+      const failed = settled.find((r) => r.status === 'rejected')
+      if (failed) throw failed.reason
       return found
     },
     remember: (merchantId, email, userId) => void cache.set(keyOf(merchantId, email), userId),

@@ -105,7 +105,10 @@ export async function watchTopic(t: Test, stack: ProcessStack, merchantId: strin
   await topic.consumer.start()
   const published = async () => ((await (await fetch(`${stack.salesforceUrl}/__sandbox/stats`)).json()) as { events: { published: number } }).events.published
   const before = await published()
-  const replayIds = () => topic.received.map((r) => JSON.parse(r.value) as { source: string; merchantId: string; replayId: number | null })
+  // By offset: a message the test's own consumer read twice (its group rebalanced on a busy
+  // machine) is one message; one the bridge produced twice has two offsets.
+  const replayIds = () => [...new Map(topic.received.map((r) => [`${r.partition}:${r.offset}`, r])).values()]
+    .map((r) => JSON.parse(r.value) as { source: string; merchantId: string; replayId: number | null })
     .filter((m) => m.source === 'cdc' && m.merchantId === merchantId).map((m) => m.replayId!)
   return {
     async check() {

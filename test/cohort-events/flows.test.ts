@@ -55,6 +55,7 @@ for (const backend of backends) {
     t.equal(title.get(byEmail3!), null, 'a record naming another Cohort user is not taken')
     t.equal(title.get(otherUsers!), 'n3', 'u3: matched by email (case-insensitive)')
     t.equal((await contacts.list()).find((r) => r.Id === linked)?.Cohort_User_Id__c, u1, 'the linked record gets the Cohort id')
+    await waitFor(async () => (await stack.store.findLinkByUser(merchant.merchantId, u3!)) !== null, 10_000, 'u3 linked')
     t.match(await stack.store.findLinkByUser(merchant.merchantId, u3!), { recordId: otherUsers })
   })
 }

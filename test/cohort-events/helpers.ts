@@ -30,6 +30,8 @@ export async function exportStack(t: Test, options: { backend?: 'sqlite' | 'post
 export async function exportMerchant(stack: Stack, options: { username?: string; importFields?: Array<{ field: string; property?: string }> } = {}) {
   const merchant = await connectMerchant(stack, options.username ? { username: options.username } : {})
   await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'existing', fields: options.importFields ?? [] })
+  // The import's first full load (of an empty org) is over, so it cannot link records the test makes.
+  await waitFor(async () => (await merchant.health()).load.state === 'completed', 30_000, 'the first full load completed')
   for (const [key, type] of [['points', 'number'], ['tier', 'text'], ['nickname', 'text'], ['since', 'date'], ['opt_in', 'boolean']] as const) {
     await stack.services.cohort.ensureProperty(merchant.merchantId, { key, name: key, type })
   }
@@ -47,6 +49,8 @@ export const MAPPINGS = [
 export async function saveExport(merchant: TestMerchant, body: ExportSettingsBody): Promise<any> {
   const res = await merchant.api('PUT', '/export', { enabled: true, cohortUserIdField: 'Cohort_User_Id__c', mode: body.mode ?? 'existing', mappings: body.mappings ?? MAPPINGS, createDefaults: body.createDefaults ?? {}, ...(body.apiBudgetPercent ? { apiBudgetPercent: body.apiBudgetPercent } : {}) })
   if (res.status !== 200) throw new Error(`PUT export → ${res.status} ${JSON.stringify(res.body)}`)
+  // Turning export on starts the backfill of existing users: let it end before the test makes any.
+  await waitFor(async () => ['completed', 'failed'].includes((await merchant.health()).exportBackfill?.state), 30_000, 'the export backfill ended')
   return res.body
 }
 

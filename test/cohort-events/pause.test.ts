@@ -46,7 +46,8 @@ for (const backend of backends) {
     const record = await contactWhere(stack, 'a@example.com', (r) => r.Cohort_Points__c === 3, 'parked change applied on resume', 30_000)
     t.equal(record.Title, 'parked')
     await waitFor(async () => (await merchant.health()).export.state === 'running', 20_000, 'A running again')
-    t.equal((await merchant.health()).export.parked, 0)
+    // The parked entry is acknowledged once the flush's transaction committed.
+    await waitFor(async () => (await merchant.health()).export.parked === 0, 20_000, 'nothing parked any more')
     await waitFor(() => status.received.filter((m) => JSON.parse(m.value!).kind === 'export').length >= 2, 20_000, 'status messages')
     const messages = status.received.map((m) => JSON.parse(m.value!)).filter((m) => m.kind === 'export' && m.merchantId === merchant.merchantId)
     t.match(messages[0], { merchantId: merchant.merchantId, kind: 'export', state: 'paused', reason: 'salesforce.limit-exceeded', at: String })
@@ -93,7 +94,13 @@ t.test('sqlite: two-way mapping with concurrent edits ends equal on both sides a
       return r !== undefined && r.Cohort_Points__c === (u.properties.points ?? null) && r.Title === (u.properties.nickname ?? null)
     })
   }
-  await waitFor(equal, 40_000, 'both sides equal')
+  await waitFor(equal, 40_000, 'both sides equal').catch(async (err: unknown) => {
+    const [records, cohort] = await Promise.all([contacts.list(), users.list()])
+    console.error('two-way: salesforce', JSON.stringify(records.map((r) => [r.Email, r.Cohort_Points__c, r.Title])))
+    console.error('two-way: cohort', JSON.stringify(cohort.map((u) => [u.email, u.properties.points, u.properties.nickname, u.version])))
+    for (const id of userIds) console.error('two-way: trace', id, JSON.stringify((await stack.store.listTrace(merchant.merchantId, { userId: id }, 100)).map((e) => [e.direction, e.outcome, e.details, e.at])))
+    throw err
+  })
   // Quiet: the stand-ins see no more calls (no ping-pong).
   await new Promise((resolve) => setTimeout(resolve, 2_000))
   const [sfBefore, writesBefore] = [(await apiStats(stack)).total, await writeCalls(stack)]

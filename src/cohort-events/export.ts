@@ -228,12 +228,14 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
           continue
         }
         const state = states?.get(field)
-        // The bridge's own import: written back only over another value Salesforce holds —
-        // the field state says so, or our last export of another value landed after the
-        // Salesforce change this import carries (it overwrote it there).
+        // The bridge's own import: written back only where a concurrent edit crossed it — our
+        // last export of another value landed after the Salesforce change this import carries
+        // (it overwrote it there), or our own export since holds another value (Cohort took
+        // this one after it). A newer import (another value in the field state) wins instead.
         const last = exported.get(`${change.userId}\u0000${property}`)
-        const overwritten = state !== undefined && last !== undefined && last.recordId === recordId && !sameFieldValue(last.value, converted.value) && state.changedAt.getTime() <= last.updatedAt.getTime()
-        if (pending.fromSalesforce && !overwritten && (!state || sameFieldValue(state.value, converted.value))) {
+        const overwritten = state !== undefined && last !== undefined && last.recordId === recordId && sameFieldValue(state.value, converted.value) && !sameFieldValue(last.value, converted.value) && state.changedAt.getTime() <= last.updatedAt.getTime()
+        const crossed = state !== undefined && state.direction === 'export' && !sameFieldValue(state.value, converted.value)
+        if (pending.fromSalesforce && !overwritten && !crossed) {
           write.versions.push({ property, version: pending.version, value: converted.value })
           continue
         }

@@ -108,6 +108,12 @@ t.test('sqlite: two-way mapping with concurrent edits ends equal on both sides a
   const sfAfter = (await apiStats(stack)).total
   t.equal(await writeCalls(stack), writesBefore, 'no collections call over a quiet 10 s')
   t.equal(sfAfter, sfBefore, `Salesforce API calls flat over a quiet 10 s (${sfBefore})`)
+  if (!(await equal())) {
+    const [records, cohort] = await Promise.all([contacts.list(), users.list()])
+    console.error('two-way: salesforce', JSON.stringify(records.map((r) => [r.Email, r.Cohort_Points__c, r.Title, r.SystemModstamp])))
+    console.error('two-way: cohort', JSON.stringify(cohort.map((u) => [u.email, u.properties.points, u.properties.nickname, u.version])))
+    for (const id of userIds.slice(0, 2)) console.error('two-way: trace', id, JSON.stringify((await stack.store.listTrace(merchant.merchantId, { userId: id }, 100)).map((e) => [e.direction, e.outcome, e.details, e.at])))
+  }
   t.ok(await equal(), 'still equal')
   const traces = await stack.store.listTrace(merchant.merchantId, { userId: userIds[0]! }, 100)
   t.ok(traces.some((e) => e.direction === 'export'), 'the export side is traced')

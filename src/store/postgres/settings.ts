@@ -63,7 +63,7 @@ export function postgresSettings(ctx: PostgresContext): SettingsStore {
     async clearMerchantSyncState(merchantId) {
       await ctx.transaction(async (client) => {
         await lockMerchantLinks(client, merchantId)
-        for (const table of ['record_links', 'field_states', 'export_versions', 'replay_checkpoints', 'replay_requests', 'traces', 'record_errors', 'export_pauses', 'sync_health']) {
+        for (const table of ['record_links', 'field_states', 'export_versions', 'replay_checkpoints', 'replay_requests', 'traces', 'record_errors', 'export_pauses', 'sync_health', 'export_health']) {
           await client.query(`DELETE FROM ${table} WHERE merchant_id = $1`, [merchantId])
         }
       })

@@ -53,7 +53,7 @@ export function sqliteSettings(ctx: SqliteContext): SettingsStore {
 
     async clearMerchantSyncState(merchantId) {
       ctx.transaction(() => {
-        for (const table of ['record_links', 'field_states', 'export_versions', 'replay_checkpoints', 'replay_requests', 'traces', 'record_errors', 'export_pauses', 'sync_health']) {
+        for (const table of ['record_links', 'field_states', 'export_versions', 'replay_checkpoints', 'replay_requests', 'traces', 'record_errors', 'export_pauses', 'sync_health', 'export_health']) {
           ctx.prepare(`DELETE FROM ${table} WHERE merchant_id = ?`).run(merchantId)
         }
       })

@@ -37,7 +37,7 @@ export interface SettingsStore {
   /**
    * Forget what belongs to one Salesforce org (a different org was connected): links, field
    * states, export versions, replay checkpoints and requests, traces, errors, the export
-   * pause and the sync health. Settings, audit, runs and parked export changes (Cohort's, not
+   * pause, the sync health and lastExportAt. Settings, audit, runs and parked export changes (Cohort's, not
    * the org's) stay.
    */
   clearMerchantSyncState(merchantId: string): Promise<void>

@@ -1,9 +1,9 @@
 /**
  * Import: change events from the Salesforce stand-in's CometD through the bridge (a CDC
  * subscriber per merchant → salesforce.changes on the real broker → importer → Cohort
- * stand-in) for several merchants on several orgs. The stand-ins run in a child process of
- * their own (as Salesforce and Cohort are other systems; `--stand-ins=inline` puts them in
- * this one), the bridge and the benchmark in this process; the broker is the project's own
+ * stand-in) for several merchants on several orgs. The Salesforce and the Cohort stand-in run
+ * in a child process each (as they are other systems; `--stand-ins=inline` puts them in this
+ * one), the bridge and the benchmark in this process; the broker is the project's own
  * (npm run kafka -- start).
  *
  * Merchant i (0-based) connects org (i mod orgs) + 1, so with more merchants than orgs some
@@ -114,14 +114,16 @@ const stack = STAND_INS === 'inline'
   : await startBridgeBesideStandIns()
 
 /**
- * The stand-ins in a child process of their own (as Salesforce and Cohort are other systems),
+ * The stand-ins in child processes of their own (as Salesforce and Cohort are other systems),
  * the bridge in this one: what a test stack does, with the stand-ins' URLs.
  */
 async function startBridgeBesideStandIns(): Promise<Stack> {
   const names = kafkaNamesFor()
-  const standIns = await startStandIns(t, {
-    ...baseProcessEnv(), LOG_LEVEL: 'warn', SANDBOX_SALESFORCE_ORGS: String(ORGS), KAFKA_BROKERS: kafkaBrokers.join(','), KAFKA_TOPIC_COHORT_EVENTS: names.topics.cohortEvents,
-  })
+  // Salesforce from one child, Cohort from another (each child serves both; the other idles):
+  // one stand-in's work must not delay the other's answers, as it would not in production.
+  const env = { ...baseProcessEnv(), LOG_LEVEL: 'warn', SANDBOX_SALESFORCE_ORGS: String(ORGS), KAFKA_BROKERS: kafkaBrokers.join(',') }
+  const [ofSalesforce, ofCohort] = await Promise.all([startStandIns(t, env), startStandIns(t, { ...env, KAFKA_TOPIC_COHORT_EVENTS: names.topics.cohortEvents })])
+  const standIns = { salesforce: ofSalesforce.salesforce, cohort: ofCohort.cohort }
   const dir = mkdtempSync(join(tmpdir(), 'bench-import-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const schema = BACKEND === 'postgres' ? randomName('bench').replace(/-/g, '_') : null

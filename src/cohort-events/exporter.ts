@@ -24,7 +24,7 @@ import { hostname } from 'node:os'
 import { LRUCache } from 'lru-cache'
 import { createComponent, type Component } from '../component.ts'
 import { AppError } from '../errors.ts'
-import { deadLetterOf, type BatchPayload, type KafkaConsumer, type OutgoingMessage } from '../kafka/index.ts'
+import { splitByMerchant, type BatchPayload, type KafkaConsumer } from '../kafka/index.ts'
 import type { Services } from '../services.ts'
 import type { Settings } from '../settings/index.ts'
 import type { ParkChange, ParkedChange } from '../store/index.ts'
@@ -371,18 +371,10 @@ export function createExporter(services: Services, options: ExporterOptions = {}
 
   async function handleBatch(payload: BatchPayload): Promise<void> {
     const { batch } = payload
-    const dead: OutgoingMessage[] = []
-    const byMerchant = new Map<string, UserEvent[]>()
-    for (const message of batch.messages) {
-      const parsed = parseUserEvent(message.value)
-      if (!parsed.ok) {
-        dead.push(deadLetterOf(batch.topic, batch.partition, message, { code: 'export.invalid-message', message: parsed.reason }))
-        continue
-      }
-      const list = byMerchant.get(parsed.event.merchantId)
-      if (list) list.push(parsed.event)
-      else byMerchant.set(parsed.event.merchantId, [parsed.event])
-    }
+    const { byMerchant, dead } = splitByMerchant(batch, (value) => {
+      const parsed = parseUserEvent(value)
+      return parsed.ok ? { ok: true, value: parsed.event } : parsed
+    }, 'export.invalid-message')
     if (dead.length > 0) {
       await kafka.produce(config.kafka.topics.dlq, dead)
       metrics.deadLetters(dead.length)

@@ -11,7 +11,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { createComponent, type Component } from '../component.ts'
 import { parseChangeMessage, type ChangeMessage } from '../changes/index.ts'
 import { AppError, isRetriable } from '../errors.ts'
-import { deadLetterOf, type BatchPayload, type KafkaConsumer, type OutgoingMessage } from '../kafka/index.ts'
+import { splitByMerchant, type BatchPayload, type KafkaConsumer } from '../kafka/index.ts'
 import type { Services } from '../services.ts'
 import { applyMerchantChanges, type ApplyOutcome } from './apply.ts'
 import { createImportMetrics } from './metrics.ts'
@@ -35,18 +35,10 @@ export function createImporter(services: Services, options: ImporterOptions = {}
 
   async function handleBatch(payload: BatchPayload, { signal }: { signal: AbortSignal }): Promise<void> {
     const { batch } = payload
-    const dead: OutgoingMessage[] = []
-    const byMerchant = new Map<string, ChangeMessage[]>()
-    for (const message of batch.messages) {
-      const parsed = parseChangeMessage(message.value)
-      if (!parsed.ok) {
-        dead.push(deadLetterOf(batch.topic, batch.partition, message, { code: 'import.invalid-message', message: parsed.reason }))
-        continue
-      }
-      const list = byMerchant.get(parsed.message.merchantId)
-      if (list) list.push(parsed.message)
-      else byMerchant.set(parsed.message.merchantId, [parsed.message])
-    }
+    const { byMerchant, dead } = splitByMerchant(batch, (value) => {
+      const parsed = parseChangeMessage(value)
+      return parsed.ok ? { ok: true, value: parsed.message } : parsed
+    }, 'import.invalid-message')
     if (dead.length > 0) {
       await kafka.produce(config.kafka.topics.dlq, dead)
       metrics.deadLetters(dead.length)

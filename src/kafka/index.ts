@@ -4,5 +4,5 @@ export type { PartitionLag, PartitionOffset, PartitionRange, TopicSpec } from '.
 export type { BatchPayload, ConsumerHealth, ConsumerSettings, ConsumerState, HandlerContext, KafkaConsumer, TopicPartition } from './consumer.ts'
 export type { OutgoingMessage, ProducerSettings } from './producer.ts'
 export { isRetriableKafkaError } from './errors.ts'
-export { deadLetterOf } from './dlq.ts'
-export type { DeadLetter } from './dlq.ts'
+export { deadLetterOf, splitByMerchant } from './dlq.ts'
+export type { DeadLetter, Parsed } from './dlq.ts'

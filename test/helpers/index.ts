@@ -3,12 +3,16 @@
  * read back, and the addresses of the real Kafka broker and PostgreSQL server the suite uses.
  */
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import { loadConfig, type Config, type Env } from '../../src/config.ts'
 import { createKafkaClient } from '../../src/kafka/index.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import { createStore, type Store } from '../../src/store/index.ts'
 
 /** A name no other test uses: `prefix-<hex>`. */
 export function randomName(prefix: string): string {
@@ -97,4 +101,17 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await admin.end()
   }
+}
+
+/** A test config on a fresh, migrated SQLite file of its own, removed at teardown. */
+export async function sqliteTestStore(t: { teardown(fn: () => unknown): void }, env: Env = {}): Promise<{ config: Config; store: Store }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bridge-store-'))
+  const config = testConfig({ DATABASE_URL: `sqlite:${join(dir, 'b.db')}`, ...env })
+  const store = await createStore({ url: config.databaseUrl })
+  await store.migrate()
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { config, store }
 }

@@ -122,6 +122,17 @@ export async function watchTopic(t: Test, stack: ProcessStack, merchantId: strin
   }
 }
 
+/** A merchant connected with import on (mode all, the mapped fields), streaming, its (empty) first load done. */
+export async function streamingMerchant(stack: Parameters<typeof connectMerchant>[0]): Promise<TestMerchant> {
+  const merchant = await connectMerchant(stack)
+  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: MAPPED.map((m) => ({ field: m.field, property: m.property })) })
+  await waitFor(async () => {
+    const health = await merchant.health()
+    return health.cdc === 'streaming' && health.load.state === 'completed'
+  }, 60_000, 'streaming, the (empty) first load completed')
+  return merchant
+}
+
 export async function runCrashScenario(t: Test, options: CrashOptions): Promise<CrashResult> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   t.comment(`crash scenario seed ${seed}: ${options.changes} changes over ${options.records} records, ${options.kills} SIGKILLs, ${options.backend}`)
@@ -131,13 +142,8 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
     logLevel: 'warn',
     env: { SETTINGS_POLL_MS: '500', CDC_FAILED_RETRY_MS: '2000', ...options.env },
   })
-  const merchant: TestMerchant = await connectMerchant(stack)
+  const merchant = await streamingMerchant(stack)
   const { merchantId } = merchant
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: MAPPED.map((m) => ({ field: m.field, property: m.property })) })
-  await waitFor(async () => {
-    const health = await merchant.health()
-    return health.cdc === 'streaming' && health.load.state === 'completed'
-  }, 60_000, 'streaming, the (empty) first load completed')
 
   const topic = await watchTopic(t, stack, merchantId)
 

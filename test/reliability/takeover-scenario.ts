@@ -16,10 +16,10 @@
 import type { Test } from 'tap'
 import { createStore } from '../../src/store/index.ts'
 import { waitFor } from '../helpers/index.ts'
-import { cohortUsers, connectMerchant, salesforceRecords } from '../helpers/merchant.ts'
+import { cohortUsers, salesforceRecords } from '../helpers/merchant.ts'
 import { callJson } from '../helpers/stack.ts'
 import { startProcessStack, type ServiceInstance, type ServiceLogs } from '../helpers/process-stack.ts'
-import { differences, MAPPED, random, watchTopic } from './crash-scenario.ts'
+import { differences, random, streamingMerchant, watchTopic } from './crash-scenario.ts'
 
 export interface TakeoverOptions {
   /** LEASE_TTL_MS of both instances; undefined: the default (30 s). */
@@ -81,13 +81,8 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   t.teardown(() => store.close())
   const importGroup = `${stack.groupPrefix}.import`
 
-  const merchant = await connectMerchant(stack)
+  const merchant = await streamingMerchant(stack)
   const { merchantId } = merchant
-  await merchant.saveImport({ enabled: true, object: 'Contact', emailField: 'Email', mode: 'all', fields: MAPPED.map((m) => ({ field: m.field, property: m.property })) })
-  await waitFor(async () => {
-    const health = await merchant.health()
-    return health.cdc === 'streaming' && health.load.state === 'completed'
-  }, 60_000, 'streaming, the (empty) first load completed')
 
   const leaseName = `cdc:${merchantId}`
   const holderPid = async () => Number(String((await store.getLease(leaseName))?.owner ?? '').split(':')[1])

@@ -4,30 +4,19 @@
  * (single-flight refresh) handing out the jsforce Connection. Plus the stand-in's admin calls
  * the Bulk and read tests need. Everything stops with the test.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { SalesforceSandboxOptions } from '../../sandbox/salesforce/index.ts'
 import { createTokenCipher } from '../../src/crypto/index.ts'
 import { createMerchantEvents } from '../../src/merchant-events.ts'
 import { createSalesforceConnections, tokenContext } from '../../src/salesforce/index.ts'
-import { createStore } from '../../src/store/index.ts'
-import { createLogSink, testConfig, waitFor } from '../helpers/index.ts'
+import { createLogSink, sqliteTestStore, waitFor } from '../helpers/index.ts'
 import { connect, startSandbox } from '../sandbox/salesforce/login.ts'
 
 const MERCHANT = 'm_bulk'
 
 export async function salesforceSetup(t: Test, options: SalesforceSandboxOptions = {}) {
   const sandbox = await startSandbox(t, options)
-  const dir = mkdtempSync(join(tmpdir(), 'bridge-bulk-'))
-  const config = testConfig({ DATABASE_URL: `sqlite:${join(dir, 'b.db')}`, SALESFORCE_LOGIN_URL: sandbox.url })
-  const store = await createStore({ url: config.databaseUrl })
-  await store.migrate()
-  t.teardown(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const { config, store } = await sqliteTestStore(t, { SALESFORCE_LOGIN_URL: sandbox.url })
   const cipher = createTokenCipher(config.tokenEncryptionKeys)
   const logs = createLogSink('info')
   const connections = createSalesforceConnections({ config, store, cipher, logger: logs.logger, events: createMerchantEvents(logs.logger) })

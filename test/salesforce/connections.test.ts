@@ -7,16 +7,12 @@
  * (nock is not used here: with node-fetch 2 inside jsforce, a request made after any timer
  * has run never reaches nock's interceptor on Node 24.)
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import t, { type Test } from 'tap'
 import { createMerchantEvents } from '../../src/merchant-events.ts'
 import { createTokenCipher } from '../../src/crypto/index.ts'
 import { createSalesforceConnections, tokenContext } from '../../src/salesforce/connections.ts'
-import { createStore } from '../../src/store/index.ts'
-import { createLogSink, testConfig } from '../helpers/index.ts'
+import { createLogSink, sqliteTestStore } from '../helpers/index.ts'
 
 type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse) => void
 
@@ -43,14 +39,7 @@ async function setup(t: Test) {
   const sf = await scriptedSalesforce(t)
   const LOGIN = sf.url
   const INSTANCE = sf.url
-  const dir = mkdtempSync(join(tmpdir(), 'bridge-conn-'))
-  const config = testConfig({ DATABASE_URL: `sqlite:${join(dir, 'b.db')}`, SALESFORCE_LOGIN_URL: LOGIN })
-  const store = await createStore({ url: config.databaseUrl })
-  await store.migrate()
-  t.teardown(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const { config, store } = await sqliteTestStore(t, { SALESFORCE_LOGIN_URL: LOGIN })
   const cipher = createTokenCipher(config.tokenEncryptionKeys)
   const logs = createLogSink('info')
   const events = createMerchantEvents(logs.logger)

@@ -36,6 +36,13 @@ import { createExportMetrics } from './metrics.ts'
 export interface ExporterOptions {
   /** Records per flush. Default 200 (the collections limit). */
   flushSize?: number
+  /**
+   * Users a lane may hold in memory while its writes lag behind; past it the lane spills:
+   * what it holds and what arrives go to the store's parked changes (coalesced per user
+   * there), its batches' offsets move on, and it drains the parked changes 200 at a time.
+   * So a burst over many users costs about one write per user. Default 5 × flushSize.
+   */
+  spillAt?: number
   /** Partitions handled at once. Default KAFKA_PARTITIONS. */
   partitionsConsumedConcurrently?: number
   /** How often paused merchants and parked changes are looked at. Default 2,000 ms. */
@@ -132,6 +139,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   const logger = services.logger.child({ component: 'exporter' })
   const deps = { config, store, connections: services.connections, describe: services.describe, budget: services.budget, logger }
   const flushSize = options.flushSize ?? 200
+  const spillAt = options.spillAt ?? flushSize * 5
   const lingerMs = config.exportLingerMs
   const instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const lanes = new Map<string, Lane>()
@@ -216,6 +224,21 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     }
   }
 
+  /** Writes lag far behind: hand what the lane holds to the store and drain from there. */
+  async function spill(lane: Lane): Promise<void> {
+    lane.state = 'draining'
+    const queued = lane.coalescer.take(Number.MAX_SAFE_INTEGER)
+    try {
+      await park(lane, queued.map((e) => e.change))
+      for (const e of queued) e.settle()
+    } catch (err) {
+      for (const e of queued) e.settle(err)
+      throw err
+    }
+    metrics.spilled(queued.length)
+    logger.debug({ merchantId: lane.merchantId, users: queued.length }, 'export spills to parked changes while its writes catch up')
+  }
+
   function resume(lane: Lane, why: string): void {
     if (lane.state !== 'paused') return
     lane.state = 'draining'
@@ -253,6 +276,10 @@ export function createExporter(services: Services, options: ExporterOptions = {}
             lane.timer = setTimeout(() => kick(lane), 1_000)
             break
           }
+          if (typeof drained === 'object') {
+            lane.timer = setTimeout(() => kick(lane), drained.lingerMs)
+            break
+          }
           if (drained === 'done') {
             lane.state = 'running'
             await store.releaseLease(drainLease(lane.merchantId), instance).catch(() => undefined)
@@ -281,12 +308,17 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   /**
    * One page of parked changes, under the merchant's drain lease (one instance drains, the
    * others park): `more` after a page, `done` when none is left, `wait` while another
-   * instance holds the lease.
+   * instance holds the lease, `{ lingerMs }` for a short page of changes parked less than
+   * `EXPORT_LINGER_MS` ago.
    */
-  async function drainOnce(lane: Lane): Promise<'more' | 'done' | 'wait'> {
+  async function drainOnce(lane: Lane): Promise<'more' | 'done' | 'wait' | { lingerMs: number }> {
     if (!(await store.acquireLease(drainLease(lane.merchantId), instance, config.leaseTtlMs))) return 'wait'
     const page = await store.peekParkedChanges(lane.merchantId, flushSize)
     if (page.length === 0) return 'done'
+    // A short page of fresh changes (a spill catching up) waits out the linger like pending ones.
+    const oldest = Math.min(...page.map((p) => p.parkedAt.getTime()))
+    const age = Date.now() - oldest
+    if (page.length < flushSize && age < lingerMs && !stopping) return { lingerMs: lingerMs - age }
     const context = await contextOf(lane.merchantId)
     if (!exporting(context)) return 'done'
     const outcome = await exportChanges(deps, context.settings, page.map(fromParked), exportOptions())
@@ -361,6 +393,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
         count(event.source === 'salesforce' ? 'from-salesforce' : 'unmapped', 1)
         continue
       }
+      if (lane.state === 'running' && lane.coalescer.size >= spillAt) await spill(lane)
       if (lane.state === 'running') waits.push(lane.coalescer.add(change).done)
       else toPark.push(change)
     }

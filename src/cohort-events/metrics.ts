@@ -8,12 +8,14 @@ export interface ExportMetrics {
   deadLetters(count: number): void
   parked(count: number): void
   paused(reason: string): void
+  /** Users handed to the parked changes because the lane's writes lagged far behind. */
+  spilled(count: number): void
   /** Pending changes of this instance, over its lanes. */
   pending(count: number): void
 }
 
 export function createExportMetrics(registry: Registry | undefined): ExportMetrics {
-  if (!registry) return { record: () => undefined, skipped: () => undefined, deadLetters: () => undefined, parked: () => undefined, paused: () => undefined, pending: () => undefined }
+  if (!registry) return { record: () => undefined, skipped: () => undefined, deadLetters: () => undefined, parked: () => undefined, paused: () => undefined, spilled: () => undefined, pending: () => undefined }
   const registers = [registry]
   const records = new Counter({ name: 'bridge_export_records_total', help: 'Salesforce records written by the exporter, by outcome (updated, created, unchanged, error).', labelNames: ['outcome'], registers })
   const skipped = new Counter({ name: 'bridge_export_skipped_total', help: 'Changes not exported, by reason (not-connected, export-off, unmapped, from-salesforce, no-salesforce-record, missing-email).', labelNames: ['reason'], registers })
@@ -21,6 +23,7 @@ export function createExportMetrics(registry: Registry | undefined): ExportMetri
   const dead = new Counter({ name: 'bridge_export_dead_letters_total', help: 'cohort.user-events messages sent to the DLQ (not JSON, or breaking the schema).', registers })
   const parked = new Counter({ name: 'bridge_export_parked_total', help: 'User changes parked while a merchant\'s export was paused.', registers })
   const pauses = new Counter({ name: 'bridge_export_pauses_total', help: 'Merchant export pauses, by reason.', labelNames: ['reason'], registers })
+  const spilled = new Counter({ name: 'bridge_export_spilled_total', help: 'User changes handed to the parked changes because a merchant\'s writes lagged far behind (drained 200 at a time).', registers })
   const pending = new Gauge({ name: 'bridge_export_pending', help: 'User changes this instance holds in memory, not yet written.', registers })
   return {
     record(outcome) {
@@ -35,6 +38,7 @@ export function createExportMetrics(registry: Registry | undefined): ExportMetri
     deadLetters: (count) => dead.inc(count),
     parked: (count) => parked.inc(count),
     paused: (reason) => pauses.inc({ reason }),
+    spilled: (count) => spilled.inc(count),
     pending: (count) => pending.set(count),
   }
 }

@@ -71,3 +71,23 @@ t.test('sqlite: a burst of updates becomes few collections calls; replaying the 
   await waitFor(async () => (await stack.services.kafka.groupLag(group, stack.topics.cohortEvents)).every((p) => p.lag === 0), 30_000, 'the reset group read the whole topic')
   t.equal(await writeCalls(stack), settled, 'zero additional Salesforce writes after the reset')
 })
+
+t.test('sqlite: writes lagging far behind spill to the parked changes; every last value lands, nothing stays parked', async (t) => {
+  const { stack, merchant, contacts, users, saveExport } = await exportStack(t, { engines: { exporter: { sweepMs: 1_000, retry: { minDelayMs: 20, maxDelayMs: 200 }, spillAt: 20 } } })
+  await saveExport({ mode: 'existing' })
+  const emails = Array.from({ length: 150 }, (_, i) => `spill${i}@example.com`)
+  await contacts.create(emails.map((email, i) => ({ LastName: `S${i}`, Email: email })), false)
+  const ids = await users.create(emails.map((email) => ({ email })), false)
+  const before = await writeCalls(stack)
+  // 6 rounds over every user, interleaved: 900 events, far more users pending than 20.
+  for (let round = 1; round <= 6; round++) await Promise.all(ids.map((id) => users.update(id, { points: round * 10, tier: `t${round}` })))
+  await waitFor(async () => (await contacts.list()).filter((r) => r.Cohort_Points__c === 60 && r.Loyalty_Tier__c === 't6').length === 150, 30_000, 'every last value in Salesforce')
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text()
+  const spilled = Number(/bridge_export_spilled_total(?:\{[^}]*\})? (\d+)/.exec(metrics)?.[1] ?? 0)
+  t.ok(spilled > 0, `the lane spilled (${spilled} user changes)`)
+  await waitFor(async () => (await merchant.health()).export.parked === 0, 10_000, 'nothing left parked')
+  t.match((await merchant.health()).export, { state: 'running', parked: 0 })
+  const calls = (await writeCalls(stack)) - before
+  t.ok(calls <= 6 * 4, `900 events over 150 users → ${calls} collections calls`)
+  t.equal(new Set((await contacts.list()).map((r) => r.Email)).size, 150, 'no record created twice')
+})

@@ -6,7 +6,9 @@
  * order (round robin over the users, so a user's changes are spread over the whole stream),
  * each setting `points` (→ `Cohort_Points__c`), every fifth also `tier` (→ `Loyalty_Tier__c`).
  * The events are built before the clock starts and produced through the project's producer
- * (`kafka.produce` of 500, 20 calls in flight) as fast as Kafka takes them.
+ * (`kafka.produce` of 500, 20 calls in flight) as fast as Kafka takes them, from a worker
+ * thread (bench/produce-worker.ts; `--producer=inline` on the main thread, as before
+ * 2026-12-02 05:30), the same way for the bare consumer and for the engine.
  *
  * - bare: a bare kafkajs consumer (own group, `eachBatch`, counts the messages and does nothing
  *   else) joined on an empty topic; the events are then produced to it. From the first event
@@ -30,18 +32,20 @@
  *   npm run bench -- export            # N = 200,000, U = 10,000
  *   npm run bench -- export --short    # N = 20,000,  U = 1,000
  *
- * For experiments: --events N, --users U, --naive-seconds S, --order=grouped (each user's changes
+ * For experiments: --events N, --users U, --naive-seconds S, --producer=inline, --order=grouped (each user's changes
  * one after another instead of round robin: the best case for coalescing).
  */
 import { parseArgs } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Test } from 'tap'
 import { exportEngines } from '../src/engines.ts'
 import { kafkaBrokers, randomName, waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
+import type { ProduceJob } from './produce-worker.ts'
 
-const { values } = parseArgs({ options: { short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' } } })
+const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' } } })
 const N = Number(values.events ?? (values.short ? 20_000 : 200_000))
 const U = Number(values.users ?? (values.short ? 1_000 : 10_000))
 const NAIVE_SECONDS = Number(values['naive-seconds'] ?? (values.short ? Number.POSITIVE_INFINITY : 30))
@@ -50,6 +54,9 @@ const NAIVE_EVENTS = Number(values['naive-events'] ?? 40_000)
 /** `interleaved` (default): round robin over the users; `grouped`: each user's changes one after another. */
 const ORDER = values.order ?? 'interleaved'
 if (ORDER !== 'interleaved' && ORDER !== 'grouped') throw new Error('--order is interleaved or grouped')
+/** `worker` (default): the events are produced from a worker thread; `inline`: on the bridge's thread. */
+const PRODUCER = values.producer ?? 'worker'
+if (PRODUCER !== 'worker' && PRODUCER !== 'inline') throw new Error('--producer is worker or inline')
 const PER_CALL = 500
 const IN_FLIGHT = 20
 const TIERS = ['Bronze', 'Silver', 'Gold', 'Platinum']
@@ -96,16 +103,42 @@ for (let round = 1; round <= perUser && events.length < N; round++) {
 // Grouped: the same events (per user still in version order), user after user.
 if (ORDER === 'grouped') events.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 
-async function produceAll(topic: string): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < events.length) {
-      const chunk = events.slice(next, next + PER_CALL)
-      next += PER_CALL
-      await kafka.produce(topic, chunk)
+/**
+ * Producing all events to `topic`, readied before the clock starts: `go()` sends them and
+ * resolves with the seconds it took. On a worker thread by default (bench/produce-worker.ts:
+ * Cohort's systems are not the bridge's), `--producer=inline` on this thread.
+ */
+async function readyProducer(topic: string): Promise<{ go(): Promise<number> }> {
+  if (PRODUCER === 'inline') {
+    return {
+      async go() {
+        const started = performance.now()
+        let next = 0
+        const worker = async () => {
+          while (next < events.length) {
+            const chunk = events.slice(next, next + PER_CALL)
+            next += PER_CALL
+            await kafka.produce(topic, chunk)
+          }
+        }
+        await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+        return (performance.now() - started) / 1000
+      },
     }
   }
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  const job: ProduceJob = { brokers: kafkaBrokers, topic, events, perCall: PER_CALL, inFlight: IN_FLIGHT }
+  const worker = new Worker(new URL('./produce-worker.ts', import.meta.url), { workerData: job })
+  const failed = new Promise<never>((_, reject) => worker.once('error', reject))
+  await Promise.race([new Promise((resolve) => worker.once('message', resolve)), failed])
+  return {
+    async go() {
+      const done = new Promise<{ seconds: number }>((resolve) => worker.once('message', resolve))
+      worker.postMessage('go')
+      const { seconds } = await Promise.race([done, failed])
+      await worker.terminate()
+      return seconds
+    },
+  }
 }
 
 const bareKafka = new Kafka({ clientId: 'bench-export-bare', brokers: kafkaBrokers, logLevel: logLevel.NOTHING })
@@ -132,10 +165,10 @@ const bare = await (async () => {
     },
   })
   await joined
+  const producer = await readyProducer(benchTopic)
   globalThis.gc?.()
   const started = performance.now()
-  await produceAll(benchTopic)
-  const producedSeconds = (performance.now() - started) / 1000
+  const producedSeconds = await producer.go()
   await finished
   await consumer.disconnect()
   const seconds = (lastReadAt - started) / 1000
@@ -223,10 +256,10 @@ const engine = await (async () => {
   await kafka.produce(stack.topics.cohortEvents, [{ key: `${merchantId}:${userIds[0]}`, value: JSON.stringify({ id: 'evt_warm', type: 'user.properties.updated', merchantId, userId: userIds[0], email: emails[0], occurredAt, version: 2, properties: { points: -1 }, source: 'dashboard' }) }])
   await waitFor(() => warm, 60_000, 'the warm-up event in Salesforce')
   const before = await sfStats()
+  const producer = await readyProducer(stack.topics.cohortEvents)
   globalThis.gc?.()
   const started = performance.now()
-  await produceAll(stack.topics.cohortEvents)
-  const producedSeconds = (performance.now() - started) / 1000
+  const producedSeconds = await producer.go()
   await waitFor(() => visible >= U, 600_000, `every Contact at its last value (${visible} of ${U})`)
   const seconds = (lastVisibleAt - started) / 1000
   unsubscribe()
@@ -244,6 +277,7 @@ for (const fn of teardowns) await fn()
 console.log(JSON.stringify({
   bench: 'export',
   order: ORDER,
+  producer: PRODUCER,
   events: N,
   users: U,
   partitions,

@@ -61,7 +61,8 @@ export interface CohortClient {
   listUsersPage(merchantId: string, cursor: string | null, options?: { pageSize?: number } & CallOptions): Promise<{ users: User[]; nextCursor: string | null }>
   /** Creates and updates with `source: "salesforce"` (sent in chunks of 500); results in order. */
   batchUsers(merchantId: string, operations: BatchOperation[], options?: CallOptions): Promise<BatchResult[]>
-  listProperties(merchantId: string, options?: CallOptions): Promise<PropertyDefinition[]>
+  /** The merchant's property definitions (cached); `fresh` reads them again (a settings save names properties just made in Cohort). */
+  listProperties(merchantId: string, options?: CallOptions & { fresh?: boolean }): Promise<PropertyDefinition[]>
   /**
    * The property `key`, created when missing (once: definitions are cached). An existing
    * property of another type is a `cohort.property-conflict`.
@@ -208,7 +209,7 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
     },
 
     async listProperties(merchantId, callOptions) {
-      return [...(await definitions(merchantId, false, callOptions)).values()]
+      return [...(await definitions(merchantId, callOptions?.fresh === true, callOptions)).values()]
     },
 
     async ensureProperty(merchantId, definition, callOptions) {

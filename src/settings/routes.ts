@@ -123,7 +123,7 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: SettingsRoute
       if (body.enabled) {
         if (!before.import?.enabled || !before.import.object) throw new AppError('import-required', 'export needs import to be enabled first')
         await connected(merchantId)
-        const [fields, properties] = await Promise.all([describe.fields(merchantId, before.import.object), cohort.listProperties(merchantId)])
+        const [fields, properties] = await Promise.all([describe.fields(merchantId, before.import.object), cohort.listProperties(merchantId, { fresh: true })])
         next = validateExport(body, { importSettings: before.import, fields, properties }, before.export)
       } else {
         next = validateExport(body, { importSettings: before.import, fields: [], properties: [] }, before.export)

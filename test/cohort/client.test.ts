@@ -118,6 +118,12 @@ t.test('properties: created once and cached, reused when compatible, conflict wh
   t.same(await client.ensureProperty(merchantId, { key: 'nickname', name: 'Nickname', type: 'text' }), { key: 'nickname', name: 'nickname', type: 'text' })
   calls = await stats(sandbox)
   t.equal(calls.byEndpoint['GET /internal/merchants/:m/user-properties'], 2)
+
+  // Made in Cohort after the cache was filled: the cached list misses it, a fresh one has it.
+  await admin(sandbox, 'PATCH', `/__sandbox/merchants/${merchantId}/users/${(await admin(sandbox, 'POST', `/__sandbox/merchants/${merchantId}/users`, { users: [{ email: 'y@example.com' }], events: false })).ids[0]}`, { properties: { points_new: 'x' } })
+  t.notOk((await client.listProperties(merchantId)).some((p) => p.key === 'points_new'), 'the cached list is the cache')
+  t.ok((await client.listProperties(merchantId, { fresh: true })).some((p) => p.key === 'points_new'), 'fresh reads Cohort again')
+  t.ok((await client.listProperties(merchantId)).some((p) => p.key === 'points_new'), 'and refills the cache')
 })
 
 t.test('5xx and network-level faults are retried until they pass', async (t) => {

@@ -43,6 +43,7 @@ import { exportEngines } from '../src/engines.ts'
 import { kafkaBrokers, randomName, waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
+import { produceEvents } from './produce-events.ts'
 import type { ProduceJob } from './produce-worker.ts'
 
 const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' } } })
@@ -110,21 +111,7 @@ if (ORDER === 'grouped') events.sort((a, b) => (a.key < b.key ? -1 : a.key > b.k
  */
 async function readyProducer(topic: string): Promise<{ go(): Promise<number> }> {
   if (PRODUCER === 'inline') {
-    return {
-      async go() {
-        const started = performance.now()
-        let next = 0
-        const worker = async () => {
-          while (next < events.length) {
-            const chunk = events.slice(next, next + PER_CALL)
-            next += PER_CALL
-            await kafka.produce(topic, chunk)
-          }
-        }
-        await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
-        return (performance.now() - started) / 1000
-      },
-    }
+    return { go: () => produceEvents(kafka, topic, events, PER_CALL, IN_FLIGHT) }
   }
   const job: ProduceJob = { brokers: kafkaBrokers, topic, events, perCall: PER_CALL, inFlight: IN_FLIGHT }
   const worker = new Worker(new URL('./produce-worker.ts', import.meta.url), { workerData: job })

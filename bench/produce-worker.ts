@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { createKafkaClient } from '../src/kafka/index.ts'
 import { createLogger } from '../src/logger.ts'
+import { produceEvents } from './produce-events.ts'
 
 export interface ProduceJob {
   brokers: string[]
@@ -23,16 +24,6 @@ await kafka.start()
 // Ready: the parent starts its clock at the go.
 parentPort!.postMessage({ ready: true })
 await new Promise<void>((resolve) => parentPort!.once('message', () => resolve()))
-const started = performance.now()
-let next = 0
-const worker = async () => {
-  while (next < events.length) {
-    const chunk = events.slice(next, next + perCall)
-    next += perCall
-    await kafka.produce(topic, chunk)
-  }
-}
-await Promise.all(Array.from({ length: inFlight }, worker))
-const seconds = (performance.now() - started) / 1000
+const seconds = await produceEvents(kafka, topic, events, perCall, inFlight)
 await kafka.stop()
 parentPort!.postMessage({ seconds })

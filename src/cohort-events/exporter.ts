@@ -435,8 +435,8 @@ export function createExporter(services: Services, options: ExporterOptions = {}
 
   async function sweepOnce(): Promise<void> {
     for (const lane of lanes.values()) {
-      // Parked meanwhile (a retried error, another instance's pause): drained first.
-      if (lane.state === 'running' && (await store.countParkedChanges(lane.merchantId)) > 0 && !(await store.getExportPause(lane.merchantId))) {
+      // Parked meanwhile (a retried error, another instance's pause): drained first, while export is on.
+      if (lane.state === 'running' && (await store.countParkedChanges(lane.merchantId)) > 0 && !(await store.getExportPause(lane.merchantId)) && exporting(await contextOf(lane.merchantId))) {
         lane.state = 'draining'
         kick(lane)
         continue

@@ -70,7 +70,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     await r.waitForCdc('streaming')
     t.ok(await r.metric('bridge_cdc_limits_probes_total', { outcome: 'available' }) >= 1, 'resumed on the probe')
     const states = r.statuses().map((s) => `${s.state}:${s.reason}`)
-    t.ok(states.indexOf('paused:cdc.delivery-limit') < states.indexOf('resyncing:replay-invalid'), `status topic: ${states.join(' ')}`)
+    t.ok(states.includes('paused:cdc.delivery-limit') && states.indexOf('paused:cdc.delivery-limit') < states.indexOf('resyncing:replay-invalid'), `status topic: ${states.join(' ')}`)
     t.equal(states.at(-1), 'streaming:resynced')
     await r.contacts.update(ids[3]!, { Title: 'after' })
     await r.waitForTitle('al3@example.com', 'after')

@@ -124,6 +124,11 @@ export async function runTakeoverScenario(t: Test, options: TakeoverOptions): Pr
   // The stored replay id, sampled from before the kill to the end: it must never go back.
   const channel = '/data/ContactChangeEvent'
   const samples: number[] = []
+  // Stopped on any way out, a failed wait included.
+  t.teardown(() => {
+    stopDriver = true
+    sampling = false
+  })
   let sampling = true
   const sampler = (async () => {
     while (sampling) {

@@ -110,10 +110,13 @@ t.test('abort: the signal aborts the running job; leaving the loop early deletes
   const quick = await salesforceSetup(t)
   await quick.admin('POST', '/records/Contact', { records: seed(10), events: false })
   const conn2 = await quick.conn()
+  let batches = 0
   for await (const batch of bulkQuery(conn2, { soql: SOQL, object: 'Contact', operation: 'query', types }, { pollMinMs: 5, batchSize: 3, maxRecords: 4 })) {
+    batches++
     t.equal(batch.length, 3)
     break
   }
+  t.equal(batches, 1, 'one batch read before leaving')
   t.same(await quick.jobs(), [], 'a completed job left early is deleted')
 })
 

@@ -144,7 +144,16 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
       }
     }
     metrics.event('produced', batch.filter((e) => e.messages.length > 0).length)
-    for (const event of batch) if (event.resync !== undefined) await deps.onResync(event.resync)
+    // The resync an overflow or wildcard event asks for is stored before the checkpoint passes it.
+    for (const event of batch) {
+      if (event.resync === undefined) continue
+      const reason = event.resync
+      try {
+        await retry(() => deps.onResync(reason), { retries: Number.POSITIVE_INFINITY, shouldRetry: () => true, minDelayMs: options.retryMinMs ?? 200, maxDelayMs: options.retryMaxMs ?? 30_000, signal, onRetry: ({ attempt, error }) => logger.warn({ err: error, attempt, reason }, 'storing a resync request failed; retrying, the checkpoint stays') })
+      } catch {
+        return false
+      }
+    }
     const last = batch.findLast((e) => e.replayId !== null)?.replayId
     if (last !== undefined && last !== null) await save(last)
     const receivedAt = Math.max(...batch.map((e) => e.receivedAt))

@@ -184,10 +184,12 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     retryMaxMs: tuning.resyncRetryMaxMs,
   })
   /** Ask for a resync (stored before the stream moves on); without a resync hook there is nobody to run it. */
-  const requestResync = async (reason: string, from: Date | null) => {
+  const storeResync = async (reason: string, from: Date | null) => {
     if (!hooks.resync) return
-    await resyncer.request(reason, from).catch((err: unknown) => log.error({ err, reason }, 'storing the resync request failed; it runs, but a crash before it completes loses it'))
+    await resyncer.request(reason, from)
   }
+  const requestResync = (reason: string, from: Date | null) =>
+    storeResync(reason, from).catch((err: unknown) => log.error({ err, reason }, 'storing the resync request failed; it runs, but a crash before it completes loses it'))
   await resyncer.load()
   /** What a subscribed stream shows: `resyncing` while a resync is to do. */
   const reportLive = (reason: string) => (resyncer.active() ? report('resyncing', null, resyncReason) : report('streaming', null, reason))
@@ -201,7 +203,8 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
       if (request && request.channel !== channel) log.warn({ channel: request.channel }, 'cdc-replay request for another channel: saved, not streamed')
       return request && request.channel === channel ? request.replayId : null
     },
-    onResync: (reason) => requestResync(reason, null),
+    // Thrown, not logged: the pipeline retries it and keeps the checkpoint before the event until it is stored.
+    onResync: (reason) => storeResync(reason, null),
     onOverflow: () => {
       generation++ // stop taking the client's events now, before its close completes
       mailbox.push({ kind: 'overflow' })

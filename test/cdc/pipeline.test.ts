@@ -122,6 +122,30 @@ t.test('resync events: their turn comes after what was before them; a replay req
   t.equal(h.pipeline.push(event(2)), 'queued', 'delivered again from the requested id')
 })
 
+t.test('a resync request that cannot be stored holds the checkpoint before its event until it is stored', async (t) => {
+  let refusals = 3
+  const stored: string[] = []
+  const checkpoints: Array<{ replayId: number; refusalsLeft: number }> = []
+  const h = harness(t, {
+    async saveCheckpoint(replayId) {
+      checkpoints.push({ replayId, refusalsLeft: refusals })
+    },
+    onResync: async (reason) => {
+      if (refusals > 0) {
+        refusals--
+        throw new Error('store down')
+      }
+      stored.push(reason)
+    },
+  })
+  h.pipeline.push(event(1))
+  h.pipeline.push({ replayId: 2, receivedAt: Date.now(), messages: [], resync: 'overflow event' })
+  await waitFor(() => checkpoints.some((c) => c.replayId === 2), 5000, 'checkpoint 2')
+  t.same(stored, ['overflow event'], 'stored once, after three refusals')
+  t.same(checkpoints.filter((c) => c.replayId >= 2).map((c) => c.refusalsLeft), [0], 'the checkpoint passed the event only once the request was stored')
+  t.equal(h.pipeline.checkpoint(), 2)
+})
+
 t.test('stop waits for the in-flight produce and saves its checkpoint; a fenced save tells the stream', async (t) => {
   let release: () => void = () => undefined
   const gate = new Promise<void>((resolve) => { release = resolve })

@@ -198,9 +198,14 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
   const started = Date.now()
   const workers = 4
   const interval = 1000 / options.ratePerSecond
+  // Set when the killer fails or the test ends another way: the workers stop with it.
+  let aborted = false
+  t.teardown(() => {
+    aborted = true
+  })
   const driver = Promise.all(Array.from({ length: workers }, async (_, w) => {
     const mine = slots.filter((_, i) => i % workers === w)
-    while (made < options.changes) {
+    while (made < options.changes && !aborted) {
       const due = started + made * interval
       if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()))
       if (made >= options.changes) return
@@ -224,7 +229,10 @@ export async function runCrashScenario(t: Test, options: CrashOptions): Promise<
       up = Date.now()
       killPoints.push({ afterChange, upAgainMs: up - down })
     }
-  })()
+  })().catch((err: unknown) => {
+    aborted = true
+    throw err
+  })
   await Promise.all([driver, killer])
   const lastChange = Date.now()
 

@@ -1,10 +1,19 @@
 /**
  * One stream's way from delivered events to Kafka and the checkpoint. Events are queued in
- * delivery order; one flush loop produces them in batches and only once Kafka acknowledged a
- * batch saves the replay id of its last event (every event of a batch is whole in it). A
- * failed produce is retried with backoff, in order, never skipped, and the checkpoint stays
- * where it was meanwhile. The loop is the only writer of the checkpoint, so it also takes the
- * `cdc-replay` requests (which move the checkpoint back).
+ * delivery order; one flush loop produces them in batches, one produce at a time. Once Kafka
+ * acknowledged a batch (and the resync requests of its overflow and wildcard events are
+ * stored), the replay id of its last event becomes the newest acknowledged one, which a
+ * background saver writes (coalesce.ts: one write in flight, at most one per
+ * `saveIntervalMs`, always the newest acknowledged id), so the next produce does not wait for a
+ * store transaction. Every event of a batch is whole in it. A failed produce is retried with
+ * backoff, in order, never skipped, and the checkpoint stays where it was meanwhile. The
+ * pipeline is the only writer of the checkpoint, so it also takes the `cdc-replay` requests
+ * (which move the checkpoint back): the saver is flushed first, so no older save lands after.
+ * `last_event_at` is written the same way, at most once per `noteIntervalMs`.
+ *
+ * A crash loses at most the saves not yet made: the checkpoint is behind what Kafka holds, and
+ * CometD re-sends from it (duplicates, which the importer's reduce makes harmless); it is never
+ * ahead of what Kafka acknowledged.
  *
  * Duplicates: after a rebuild or a rehandshake the server replays from the checkpoint, which
  * may be behind what is already queued; an event whose replay id is not above the newest one
@@ -15,6 +24,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { OutgoingMessage } from '../kafka/index.ts'
 import type { Logger } from '../logger.ts'
 import { retry } from '../retry.ts'
+import { createCoalescedWriter } from '../coalesce.ts'
 import { createWaker } from './mailbox.ts'
 import type { CdcMetrics } from './metrics.ts'
 
@@ -60,6 +70,10 @@ export interface PipelineOptions {
   /** Backoff of produce retries. Defaults 200 ms to 30 s. */
   retryMinMs?: number
   retryMaxMs?: number
+  /** Least time between two checkpoint writes (the newest acknowledged id is written). Default 100 ms. */
+  saveIntervalMs?: number
+  /** Least time between two `last_event_at` writes. Default 1000 ms. */
+  noteIntervalMs?: number
 }
 
 export type PushOutcome = 'queued' | 'duplicate' | 'dropped'
@@ -70,9 +84,11 @@ export interface Pipeline {
   queued(): number
   /** The durable checkpoint as last saved (what a subscribe resumes from), or null. */
   checkpoint(): number | null
+  /** When the newest event on Kafka was received (ms), or null: ahead of the stored `last_event_at` by up to `noteIntervalMs`. */
+  lastEventAt(): number | null
   /** The stored position is no good (outside retention): resume from new events, and let the next save move backwards. */
   forgetPosition(): void
-  /** Run the flush loop until `signal` aborts; an in-flight produce and its checkpoint finish first. */
+  /** Run the flush loop until `signal` aborts; an in-flight produce finishes first, then the last checkpoint and `last_event_at` are saved. */
   run(signal: AbortSignal): Promise<void>
 }
 
@@ -89,8 +105,12 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
   let watermark = options.checkpoint
   let forceNext = false
   let overflowed = false
-  // A produced batch whose checkpoint could not be saved yet.
-  let unsaved: number | null = null
+  let fenced = false
+  // A save failed and its id waits for another attempt.
+  let saveFailed = false
+  // Bumped by forgetPosition and a taken cdc-replay: a save of an older position must not count.
+  let epoch = 0
+  let lastEventAt: number | null = null
 
   function clear(): void {
     queue.length = 0
@@ -107,25 +127,38 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
     return queue.splice(0, n)
   }
 
-  async function save(replayId: number): Promise<void> {
+  /** Save one acknowledged replay id; true when done with it (saved, fenced, or of an older position). */
+  async function save({ replayId, at }: { replayId: number; at: number }): Promise<boolean> {
+    if (fenced || at !== epoch) return true
+    const force = forceNext
     try {
-      await retry(() => deps.saveCheckpoint(replayId, forceNext), { retries: 3, minDelayMs: 200, maxDelayMs: 2000 })
-      checkpoint = replayId
-      forceNext = false
-      unsaved = null
+      await retry(() => deps.saveCheckpoint(replayId, force), { retries: 3, minDelayMs: 200, maxDelayMs: 2000 })
+      if (at === epoch) {
+        checkpoint = replayId
+        if (force) forceNext = false
+      }
+      saveFailed = false
+      return true
     } catch (err) {
       if ((err as { code?: string }).code === 'store.fenced') {
-        unsaved = null
+        fenced = true
         deps.onFenced(err)
-        return
+        return true
       }
       // The messages are on Kafka; a later save covers them (until then a restart re-sends them).
-      unsaved = replayId
       logger.warn({ err, replayId }, 'saving the replay id failed; the next batch tries again')
+      saveFailed = true
+      return false
     }
   }
+  const saver = createCoalescedWriter(save, { intervalMs: options.saveIntervalMs ?? 100 })
+  // Only when a stall or a lost position is looked into is it read, so a second's lag is fine (lastEventAt() has the newest).
+  const noter = createCoalescedWriter(async (at: number) => {
+    await deps.noteEvent(new Date(at)).catch((err: unknown) => logger.warn({ err }, 'noting the last CDC event failed'))
+    return true
+  }, { intervalMs: options.noteIntervalMs ?? 1000 })
 
-  /** Produce one batch (retrying until acknowledged), then move the checkpoint past it. */
+  /** Produce one batch (retrying until acknowledged), then hand its last replay id to the saver. */
   async function deliver(batch: QueuedEvent[], signal: AbortSignal): Promise<boolean> {
     const messages = batch.flatMap((e) => e.messages)
     if (messages.length > 0) {
@@ -144,7 +177,8 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
       }
     }
     metrics.event('produced', batch.filter((e) => e.messages.length > 0).length)
-    // The resync an overflow or wildcard event asks for is stored before the checkpoint passes it.
+    // The resync an overflow or wildcard event asks for is stored before the checkpoint passes
+    // it: its id reaches the saver only after this (and the saver never saves an id not offered).
     for (const event of batch) {
       if (event.resync === undefined) continue
       const reason = event.resync
@@ -155,27 +189,39 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
       }
     }
     const last = batch.findLast((e) => e.replayId !== null)?.replayId
-    if (last !== undefined && last !== null) await save(last)
-    const receivedAt = Math.max(...batch.map((e) => e.receivedAt))
-    await deps.noteEvent(new Date(receivedAt)).catch((err: unknown) => logger.warn({ err }, 'noting the last CDC event failed'))
+    if (last !== undefined && last !== null && !fenced) saver.offer({ replayId: last, at: epoch })
+    let receivedAt = lastEventAt ?? 0
+    for (const e of batch) if (e.receivedAt > receivedAt) receivedAt = e.receivedAt
+    lastEventAt = receivedAt
+    noter.offer(receivedAt)
     return true
   }
 
-  async function pollReplay(): Promise<boolean> {
+  async function pollReplay(): Promise<boolean | 'later'> {
     let replayId: number | null
+    // The take force-saves the requested id: no save of the old position may land after it, so
+    // none is in flight (else the next turn of the loop looks again) and none starts meanwhile.
+    if (saver.writing()) return 'later'
+    const held = saver.pending()
+    saver.discard()
     try {
       replayId = await deps.takeReplayRequest()
     } catch (err) {
+      if (held !== undefined) saver.offer(held)
       if ((err as { code?: string }).code === 'store.fenced') deps.onFenced(err)
       else logger.warn({ err }, 'reading the cdc-replay requests failed')
       return false
     }
-    if (replayId === null) return false
+    if (replayId === null) {
+      if (held !== undefined) saver.offer(held)
+      return false
+    }
     // The store saved it as the checkpoint already (same transaction as the take).
     clear()
+    epoch++
+    saver.discard()
     checkpoint = replayId
     watermark = replayId
-    unsaved = null
     forceNext = false
     deps.onReplayRequest(replayId)
     return true
@@ -204,30 +250,44 @@ export function createPipeline(deps: PipelineDeps, options: PipelineOptions): Pi
     },
     queued: () => queue.length,
     checkpoint: () => checkpoint,
+    lastEventAt: () => lastEventAt,
     forgetPosition() {
       checkpoint = null
       watermark = null
       forceNext = true
+      // What was acknowledged of the old position is not worth saving: the next save (of the new one) is forced.
+      epoch++
+      saver.discard()
     },
     async run(signal) {
-      let nextPoll = 0
-      while (!signal.aborted) {
-        if (Date.now() >= nextPoll) {
-          nextPoll = Date.now() + replayPollMs
-          if (await pollReplay()) continue
-        }
-        if (unsaved !== null && queue.length === 0) await save(unsaved)
-        if (queue.length === 0) {
-          if (overflowed) {
-            overflowed = false
-            deps.onDrained()
+      try {
+        let nextPoll = 0
+        while (!signal.aborted) {
+          if (Date.now() >= nextPoll) {
+            nextPoll = Date.now() + replayPollMs
+            const polled = await pollReplay()
+            if (polled === true) continue
+            // A save in flight: look again soon (its store write takes milliseconds).
+            if (polled === 'later') nextPoll = Date.now() + Math.min(replayPollMs, 50)
           }
-          await waker.wait(nextPoll - Date.now(), signal)
-          continue
+          if (queue.length === 0) {
+            // A save that failed is tried again once idle (as well as by the next batch).
+            if (saveFailed) await saver.flush()
+            if (overflowed) {
+              overflowed = false
+              // The resubscribe starts from the checkpoint: the newest one, so little comes twice.
+              await saver.flush()
+              deps.onDrained()
+            }
+            await waker.wait(nextPoll - Date.now(), signal)
+            continue
+          }
+          // Events of one connect response arrive in one turn: take the whole burst.
+          await nextTurn()
+          if (!(await deliver(take(), signal))) return
         }
-        // Events of one connect response arrive in one turn: take the whole burst.
-        await nextTurn()
-        if (!(await deliver(take(), signal))) return
+      } finally {
+        await Promise.all([saver.flush(), noter.flush()])
       }
     },
   }

@@ -225,6 +225,13 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
   })
   const resyncing = resyncer.run(sessionSignal).catch((err: unknown) => log.error({ err }, 'the resync loop failed'))
 
+  /** The last event received (ms): the stored one, or this session's when newer (the pipeline writes it at most once a second). */
+  const newestEventAt = (stored: Date | null | undefined): number | null => {
+    const ours = pipeline.lastEventAt()
+    const theirs = stored?.getTime() ?? null
+    return ours === null ? theirs : theirs === null ? ours : Math.max(ours, theirs)
+  }
+
   /** One stall check: Salesforce's newest change against the last event received. */
   async function checkStall(): Promise<void> {
     if (!subscribed || !hooks.resync || resyncer.active() || pipeline.queued() > 0 || firstSubscribedAt === null) return
@@ -233,7 +240,7 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
     if (now - lastSubscribedAt < tuning.stallGraceMs) return
     const conn = await connections.get(merchantId)
     const newest = await newestModstamp(conn, object!, new Date(now - tuning.stallGraceMs))
-    const lastEventAt = (await store.getSyncHealth(merchantId)).lastEventAt?.getTime() ?? null
+    const lastEventAt = newestEventAt((await store.getSyncHealth(merchantId)).lastEventAt)
     const seen = stalledSince({ newest, lastEventAt, coveredUntil: resyncer.coveredUntil(), since: firstSubscribedAt })
     if (seen === null || !subscribed || resyncer.active()) return
     metrics.stall()
@@ -362,9 +369,9 @@ export async function runSession(deps: SessionDeps, lease: LeaseFence, signal: A
       case 'subscribe-failed':
         if (signal$.code === 'cdc.replay-invalid') {
           // The window: from a while before the last event seen (none seen: everything).
-          const lastEventAt = (await store.getSyncHealth(merchantId).catch(() => null))?.lastEventAt ?? null
-          const from = lastEventAt ? new Date(lastEventAt.getTime() - tuning.resyncOverlapMs) : null
-          log.warn({ error: signal$.error, checkpoint: pipeline.checkpoint(), lastEventAt, resyncFrom: from }, 'stored replay id outside retention: subscribing to new events, a resync covers the gap')
+          const lastEventAt = newestEventAt((await store.getSyncHealth(merchantId).catch(() => null))?.lastEventAt ?? null)
+          const from = lastEventAt === null ? null : new Date(lastEventAt - tuning.resyncOverlapMs)
+          log.warn({ error: signal$.error, checkpoint: pipeline.checkpoint(), lastEventAt: lastEventAt === null ? null : new Date(lastEventAt), resyncFrom: from }, 'stored replay id outside retention: subscribing to new events, a resync covers the gap')
           // Stored first: once a new position is saved, nothing else remembers the gap.
           await requestResync('replay-invalid', from)
           pipeline.forgetPosition()

@@ -2,13 +2,14 @@
  * The pipeline from queued events to Kafka and the checkpoint, with its seams given plain
  * functions: the checkpoint moves only after Kafka acknowledged, a failing produce is retried
  * in order and never skipped, duplicates after a resubscribe are dropped, overflow drops the
- * client until drained, a cdc-replay request empties the queue and moves the position back.
+ * client until drained, a cdc-replay request empties the queue and moves the position back;
+ * the checkpoint and last_event_at are saved off the produce path, coalesced to the newest.
  * (The same paths run end to end in stream.test.ts on real Kafka.)
  */
 import t, { type Test } from 'tap'
 import type { OutgoingMessage } from '../../src/kafka/index.ts'
 import { createLogger } from '../../src/logger.ts'
-import { createPipeline, type PipelineDeps, type QueuedEvent } from '../../src/cdc/pipeline.ts'
+import { createPipeline, type PipelineDeps, type PipelineOptions, type QueuedEvent } from '../../src/cdc/pipeline.ts'
 import { waitFor } from '../helpers/index.ts'
 
 const logger = createLogger({ level: 'silent' })
@@ -17,7 +18,7 @@ const event = (replayId: number, records = 1): QueuedEvent => ({
   replayId, receivedAt: Date.now(), messages: Array.from({ length: records }, (_, i) => ({ key: `m:r${replayId}-${i}`, value: String(replayId) })),
 })
 
-function harness(t: Test, overrides: Partial<PipelineDeps> = {}, checkpoint: number | null = null) {
+function harness(t: Test, overrides: Partial<PipelineDeps> = {}, checkpoint: number | null = null, options: Partial<PipelineOptions> = {}) {
   const produced: string[] = []
   const saved: { replayId: number; force: boolean }[] = []
   const calls: string[] = []
@@ -51,7 +52,7 @@ function harness(t: Test, overrides: Partial<PipelineDeps> = {}, checkpoint: num
     metrics,
     ...overrides,
   }
-  const pipeline = createPipeline(deps, { checkpoint, maxQueued: 10, batchMessages: 4, replayPollMs: 20, retryMinMs: 5, retryMaxMs: 20 })
+  const pipeline = createPipeline(deps, { checkpoint, maxQueued: 10, batchMessages: 4, replayPollMs: 20, retryMinMs: 5, retryMaxMs: 20, ...options })
   const controller = new AbortController()
   const done = pipeline.run(controller.signal)
   t.teardown(async () => {
@@ -166,4 +167,83 @@ t.test('stop waits for the in-flight produce and saves its checkpoint; a fenced 
   fenced.pipeline.push(event(1))
   await waitFor(() => fenced.calls.includes('fenced'), 5000, 'fenced')
   t.equal(fenced.pipeline.checkpoint(), null)
+})
+
+t.test('the checkpoint is saved off the produce path: produces go on while a save waits; saves coalesce to the newest acknowledged id', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const acked: number[] = []
+  const saved: number[] = []
+  const early: number[] = []
+  const h = harness(t, {
+    async produce(messages) {
+      acked.push(...messages.map((m) => Number(m.value)))
+    },
+    async saveCheckpoint(replayId) {
+      if (replayId > Math.max(...acked)) early.push(replayId)
+      await gate
+      saved.push(replayId)
+    },
+  }, null, { batchMessages: 1, saveIntervalMs: 0 })
+  h.pipeline.push(event(1))
+  await waitFor(() => acked.length === 1, 5000, 'the first produce')
+  for (let id = 2; id <= 6; id++) h.pipeline.push(event(id))
+  await waitFor(() => acked.length === 6, 5000, 'every produce while the first save waits')
+  t.same(saved, [], 'no save finished yet')
+  t.equal(h.pipeline.checkpoint(), null, 'checkpoint() is what is stored')
+  release()
+  await waitFor(() => h.pipeline.checkpoint() === 6, 5000, 'checkpoint 6')
+  t.same(saved, [1, 6], 'the one in flight, then only the newest')
+  t.same(early, [], 'never an id Kafka had not acknowledged')
+})
+
+t.test('last_event_at at most once per interval, the newest; lastEventAt() has it at once; stop saves the last of both', async (t) => {
+  const notes: number[] = []
+  const saved: number[] = []
+  const h = harness(t, {
+    async noteEvent(at) {
+      notes.push(at.getTime())
+    },
+    async saveCheckpoint(replayId) {
+      saved.push(replayId)
+    },
+  }, null, { batchMessages: 1, saveIntervalMs: 60_000, noteIntervalMs: 60_000 })
+  const at = (id: number) => 1_000_000 + id
+  for (let id = 1; id <= 5; id++) h.pipeline.push({ ...event(id), receivedAt: at(id) })
+  await waitFor(() => h.pipeline.lastEventAt() === at(5), 5000, 'every event on Kafka')
+  t.same(notes, [at(1)], 'one write in the interval')
+  t.same(saved, [1], 'one checkpoint save in the interval')
+  h.controller.abort()
+  await h.done
+  t.same(notes, [at(1), at(5)], 'the stop writes the newest')
+  t.same(saved, [1, 5], 'and saves the newest checkpoint')
+})
+
+t.test('a cdc-replay request is taken only after the save in flight landed (no older save after its forced one)', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const order: string[] = []
+  let replay: number | null = null
+  const h = harness(t, {
+    async saveCheckpoint(replayId) {
+      order.push(`save:${replayId}`)
+      await gate
+      order.push(`saved:${replayId}`)
+    },
+    async takeReplayRequest() {
+      const r = replay
+      replay = null
+      if (r !== null) order.push(`take:${r}`)
+      return r
+    },
+  }, null, { saveIntervalMs: 0 })
+  h.pipeline.push(event(9))
+  await waitFor(() => order.includes('save:9'), 5000, 'the save in flight')
+  replay = 3
+  await new Promise((r) => setTimeout(r, 100)) // several replay polls
+  t.notOk(order.includes('take:3'), 'not taken while the save is in flight')
+  release()
+  await waitFor(() => h.calls.includes('replay:3'), 5000, 'the request taken')
+  t.same(order, ['save:9', 'saved:9', 'take:3'])
+  t.equal(h.pipeline.checkpoint(), 3)
 })

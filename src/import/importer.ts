@@ -1,7 +1,8 @@
 /**
  * The importer: consumer group `{prefix}.import` on `salesforce.changes`. A Kafka batch (one
  * partition) is split per merchant and each share applied in one go (apply.ts); the batch's
- * offsets are committed only after every share is in Cohort and in the store. A message that
+ * offsets are resolved only after every share is in Cohort and in the store, and committed in
+ * the background at most once a second (`commitIntervalMs`). A message that
  * does not parse goes to the DLQ and the partition moves on. A merchant whose share fails for
  * good (settings that no longer parse, Cohort refusing the service token) gets a per-record
  * error for each of its records, visible and retryable, instead of a stalled partition;
@@ -20,6 +21,12 @@ import { createUserDirectory, type UserDirectory } from './resolve.ts'
 export interface ImporterOptions {
   /** Partitions handled at once. Default KAFKA_PARTITIONS (a merchant's shares of one fetch then go together). */
   partitionsConsumedConcurrently?: number
+  /**
+   * Offsets are committed at most this often (and on stop, rebalance, a throw) rather than
+   * after every batch: the broker round trip is off the fetch loop, and a crash only delivers
+   * again what the last second applied, which applies nothing twice (reduce.ts). Default 1000 ms.
+   */
+  commitIntervalMs?: number
   /** Called after each merchant share is applied (tests, benchmarks). */
   onApplied?: (merchantId: string, outcome: ApplyOutcome) => void
 }
@@ -122,6 +129,7 @@ export function createImporter(services: Services, options: ImporterOptions = {}
         topics: [topic],
         fromBeginning: true,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? config.kafka.partitions,
+        commitIntervalMs: options.commitIntervalMs ?? 1000,
         handleBatch,
       })
       await consumer.start()

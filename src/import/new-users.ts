@@ -4,7 +4,8 @@
  * importing in mode `existing` makes the bridge read the Salesforce records with that email
  * (one query per batch and merchant, IN lists of at most 200) and produce them to
  * `salesforce.changes` as SNAPSHOT messages: the importer then links and fills the new user
- * as it does any record. Offsets move once the snapshots are acknowledged. Other events, and
+ * as it does any record. Offsets are resolved once the snapshots are acknowledged and committed
+ * once a second. Other events, and
  * messages that do not parse (the export group dead-letters those), are passed over.
  */
 import { z } from 'zod'
@@ -71,7 +72,9 @@ export function createNewUserImporter(services: Services): Component {
 
   const lifecycle = createComponent('import-users', {
     async start() {
-      consumer = kafka.createConsumer({ groupId: `${config.kafka.groupPrefix}.import-users`, topics: [config.kafka.topics.cohortEvents], handleBatch })
+      // Offsets once a second, not after every batch: this group reads every Cohort user event
+      // and passes over nearly all of them, and a redelivered new user is looked up once more, harmlessly.
+      consumer = kafka.createConsumer({ groupId: `${config.kafka.groupPrefix}.import-users`, topics: [config.kafka.topics.cohortEvents], commitIntervalMs: 1000, handleBatch })
       await consumer.start()
     },
     async stop() {

@@ -16,8 +16,15 @@
  *   resolved itself is kept), so it is delivered again to whoever holds the partition next.
  * - While a handler runs, the group is heartbeated every `heartbeatIntervalMs`, so a long
  *   handler keeps its partitions while a dead instance loses them after `sessionTimeoutMs`.
+ * - With `commitIntervalMs`, the resolved offsets are committed in the background (one commit
+ *   in flight, at most one per interval, always the newest resolved offsets; src/coalesce.ts)
+ *   and before a stop leaves the group, when a handler throws and when the group rebalances,
+ *   instead of kafkajs's commit after every batch (a broker round trip before the next fetch
+ *   of every partition). What is committed is still only what a handler finished; a crash
+ *   delivers again what was finished since the last commit.
  */
 import type { Consumer, EachBatchPayload, IMemberAssignment, Kafka } from 'kafkajs'
+import { createCoalescedWriter, type CoalescedWriter } from '../coalesce.ts'
 import { createComponent, type Component } from '../component.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -85,6 +92,12 @@ export interface ConsumerSettings {
   rebalanceTimeoutMs?: number
   /** Longest wait of one fetch when there is nothing new (bounds how long a stop waits for an idle fetch). Default 1,000 ms. */
   maxWaitTimeMs?: number
+  /**
+   * Commit resolved offsets at most this often, in the background (and on stop, a handler's
+   * throw and a rebalance), rather than after every batch. For handlers whose redelivery is
+   * harmless (idempotent): a crash delivers again up to this much finished work. Default: after every batch.
+   */
+  commitIntervalMs?: number
   /** Background restarts: first backoff ceiling and largest backoff. Default 500 and 30,000 ms. */
   restartMinDelayMs?: number
   restartMaxDelayMs?: number
@@ -102,6 +115,8 @@ export interface ManagedConsumer extends KafkaConsumer {
 interface Run {
   controller: AbortController
   consumer: Consumer | undefined
+  /** The background committer of the kafkajs consumer now running (with commitIntervalMs). */
+  committer: CoalescedWriter<EachBatchPayload> | undefined
   done: Promise<void>
 }
 
@@ -153,7 +168,20 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
     notify('onRevoke', revoked)
   }
 
-  async function handle(payload: EachBatchPayload, signal: AbortSignal): Promise<void> {
+  /** Commits what the group's members resolved and did not commit yet; a failure only means redelivery. */
+  function createCommitter(intervalMs: number): CoalescedWriter<EachBatchPayload> {
+    return createCoalescedWriter(async (payload: EachBatchPayload) => {
+      try {
+        const offsets = payload.uncommittedOffsets()
+        if (offsets.topics.length > 0) await payload.commitOffsetsIfNecessary(offsets)
+      } catch (err) {
+        log.warn({ reason: shortReason(err) }, 'committing offsets failed; the next commit covers them (a crash before it redelivers)')
+      }
+      return true
+    }, { intervalMs })
+  }
+
+  async function handle(payload: EachBatchPayload, signal: AbortSignal, committer: CoalescedWriter<EachBatchPayload> | undefined): Promise<void> {
     if (signal.aborted || !payload.isRunning()) return
     const beat = setInterval(() => {
       payload.heartbeat().catch(() => undefined)
@@ -162,13 +190,29 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       await settings.handleBatch(payload, { signal })
     } catch (err) {
       lastError = `handler ${shortReason(err)}`
+      // What the handler resolved on the way is kept, as kafkajs's own commit on a throw does.
+      if (committer) {
+        committer.offer(payload)
+        await committer.flush()
+      }
       throw err
     } finally {
       clearInterval(beat)
     }
-    if (signal.aborted || payload.isStale()) return
+    if (signal.aborted || payload.isStale()) {
+      // Stopping: the group is left once this returns, so what was resolved is committed now.
+      if (committer && signal.aborted) {
+        committer.offer(payload)
+        await committer.flush()
+      }
+      return
+    }
     const { batch } = payload
     payload.resolveOffset(batch.lastOffset())
+    if (committer) {
+      committer.offer(payload)
+      if (!payload.isRunning()) await committer.flush()
+    }
     consecutiveCrashes = 0
     lag.set(`${batch.topic}:${batch.partition}`, { groupId, topic: batch.topic, partition: batch.partition, lag: Math.max(0, Number(batch.offsetLag())) })
   }
@@ -187,6 +231,8 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000, restartOnFailure: async () => false },
     })
     current.consumer = consumer
+    const committer = settings.commitIntervalMs === undefined ? undefined : createCommitter(settings.commitIntervalMs)
+    current.committer = committer
     let onCrash: (error: unknown) => void = () => undefined
     const crashed = new Promise<unknown>((resolve) => (onCrash = resolve))
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -197,7 +243,12 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       log.info({ partitions: assigned }, 'consumer joined the group')
       notify('onAssign', assigned)
     })
-    consumer.on(consumer.events.REBALANCING, () => revokeAll())
+    consumer.on(consumer.events.REBALANCING, () => {
+      // Best effort, before the re-join: the partitions may go to another member, which would
+      // otherwise start from the last commit.
+      void committer?.flush()
+      revokeAll()
+    })
     consumer.on(consumer.events.CRASH, ({ payload }) => onCrash(payload.error))
     try {
       await consumer.connect()
@@ -207,7 +258,10 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       await consumer.run({
         partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently ?? 1,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => handle(payload, signal),
+        // kafkajs commits after every batch whenever autoCommit is on (autoCommitInterval does
+        // not change that path), so the committer takes over entirely.
+        autoCommit: committer === undefined,
+        eachBatch: (payload) => handle(payload, signal, committer),
       })
     } catch (err) {
       await consumer.disconnect().catch(() => undefined)
@@ -259,7 +313,7 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
 
   const lifecycle = createComponent(`consumer:${groupId}`, {
     async start() {
-      const current: Run = { controller: new AbortController(), consumer: undefined, done: Promise.resolve() }
+      const current: Run = { controller: new AbortController(), consumer: undefined, committer: undefined, done: Promise.resolve() }
       run = current
       lastError = undefined
       consecutiveCrashes = 0
@@ -272,7 +326,9 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       if (current) {
         // disconnect() first marks the kafkajs runner as stopping, so what the handler throws
         // once its signal aborts is not retried; it then waits for the handler and commits
-        // the offsets that were resolved.
+        // the offsets that were resolved (with commitIntervalMs: the committer first commits
+        // what finished batches resolved, and a handler returning during the stop its own).
+        await current.committer?.flush()
         const disconnecting = current.consumer?.disconnect()
         current.controller.abort(new AppError('aborted', `consumer ${groupId} is stopping`))
         await disconnecting?.catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'))

@@ -16,10 +16,11 @@
  *   kafkajs 2.2.4 would otherwise reuse the failed batch's sequence numbers, and the broker
  *   could take the next batch for a duplicate and drop it.
  */
-import { CompressionTypes, Partitioners, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs'
+import { CompressionTypes, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { originalError, toKafkaError } from './errors.ts'
+import { createPartitioner } from './partitioner.ts'
 import type { KafkaMetrics } from './metrics.ts'
 
 export interface OutgoingMessage {
@@ -139,7 +140,7 @@ export function createBatchingProducer(deps: { kafka: Kafka; logger: Logger; met
   async function current(): Promise<ProducerHandle> {
     if (!active) {
       const producer = kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner,
         idempotent: true,
         // Bounded, so a send during an outage fails within seconds instead of hanging; the
         // producer is replaced after such a failure (see above), which keeps idempotence sound.

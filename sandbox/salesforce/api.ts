@@ -49,6 +49,8 @@ export interface CallContext {
 }
 
 const contexts = new WeakMap<FastifyRequest, CallContext>()
+/** Calls taken by an `answer-lost` fault: carried out, then their connection closed unanswered. */
+const losing = new WeakSet<FastifyRequest>()
 
 /** The authenticated call a route runs in. */
 export function contextOf(request: FastifyRequest): CallContext {
@@ -100,6 +102,11 @@ export function registerRestApi(app: FastifyInstance, deps: ApiDeps): void {
       return sendError(reply, new SalesforceApiError(500, 'UNKNOWN_EXCEPTION', 'An unexpected error occurred. Please include this ErrorId if you contact support: 0000000000-00000 (0000000000)'))
     })
     api.setNotFoundHandler((_request, reply) => sendError(reply, notFound()))
+    // The work is done (a job created, a record written); only the answer never reaches the caller.
+    api.addHook('onSend', async (request, _reply, payload) => {
+      if (losing.has(request)) request.raw.socket?.destroy()
+      return payload
+    })
 
     api.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0] ?? request.url
@@ -113,6 +120,7 @@ export function registerRestApi(app: FastifyInstance, deps: ApiDeps): void {
       if (fault?.kind === 'http-503') throw new SalesforceApiError(503, 'SERVER_UNAVAILABLE', 'Server Unavailable')
       if (fault?.kind === 'http-500') throw new SalesforceApiError(500, 'UNKNOWN_EXCEPTION', 'An unexpected error occurred. Please include this ErrorId if you contact support: 0000000000-00000 (0000000000)')
       if (fault?.kind === 'latency') await new Promise((resolve) => setTimeout(resolve, fault.latencyMs))
+      if (fault?.kind === 'answer-lost') losing.add(request)
 
       const access = deps.oauth.authenticate(bearerOf(request) ?? '')
       if (!access) throw sessionInvalid()

@@ -6,6 +6,8 @@
  * 2.0 job creation (its `match` defaults to `POST …/jobs/query`). `record-error` waits for
  * sObject Collections writes and counts records, not calls: its next `count` records fail
  * with `errorCode` (its `match` defaults to the collection create, update and delete).
+ * `answer-lost` carries the call out and then closes its connection without an answer (a
+ * timeout or a reset between Salesforce and the caller: the caller cannot tell it was done).
  */
 import { z } from 'zod'
 import { createFaultBook as createSharedFaultBook, type FaultBook as SharedFaultBook } from '../shared/fault-book.ts'
@@ -14,7 +16,7 @@ import { STREAMING_FAULT_KINDS } from './streaming-faults.ts'
 
 export const FAULT_KINDS = [
   'http-503', 'http-500', 'request-limit-exceeded', 'unable-to-lock-row', 'record-error', 'latency', 'expire-tokens', 'revoke-refresh-token',
-  'bulk-query-failed', ...STREAMING_FAULT_KINDS,
+  'bulk-query-failed', 'answer-lost', ...STREAMING_FAULT_KINDS,
 ] as const
 
 /** Faults taken by a route that knows the records of the call, not by the call's first hook. */

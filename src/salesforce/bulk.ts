@@ -18,6 +18,11 @@
  * The job is cleaned up whatever happens: a completed job is deleted once the read ends, one
  * still running is aborted (`PATCH state: Aborted`) when the read stops early (signal, error,
  * the consumer leaving the loop).
+ *
+ * The create is not idempotent: one whose answer is lost (timeout, broken connection, 5xx)
+ * may have made a job all the same, and creating again blindly would leave that job running
+ * unread, counted against the org's Bulk limits. So before the create is tried again the jobs
+ * that can be the lost one are looked up and removed ({@link removeOrphans}).
  */
 import { Readable } from 'node:stream'
 import { parse } from 'csv-parse'
@@ -77,11 +82,37 @@ interface JobInfo {
   errorMessage?: string
 }
 
+/** A job as `GET /jobs/query` lists it. */
+interface ListedJob extends JobInfo {
+  operation?: string
+  object?: string
+  createdById?: string
+  createdDate?: string
+  apiVersion?: number
+  contentType?: string
+  columnDelimiter?: string
+  lineEnding?: string
+}
+
 const NUMBER_TYPES = new Set(['int', 'double', 'currency', 'percent', 'long'])
 /** Longest silence while a results page streams before the read counts as failed. */
 const PAGE_IDLE_MS = SALESFORCE_CALL_TIMEOUT_MS
 /** Deadline of the clean-up calls (abort, delete), made even when the read's signal has fired. */
 const CLEANUP_TIMEOUT_MS = 5_000
+/** What every job of this module is created with (the orphan look-up matches on it too). */
+const FORMAT = { contentType: 'CSV', columnDelimiter: 'COMMA', lineEnding: 'LF' } as const
+/**
+ * How much earlier than the lost create (by the server's clock) a job may say it was created:
+ * `Date` and `createdDate` are whole seconds, each rounded down.
+ */
+const CREATED_SLACK_MS = 2_000
+/** Pages of `GET /jobs/query` read per look-up at most (each an API call). */
+const LIST_PAGES_MAX = 20
+
+/** Jobs this process reads now, by id: an orphan look-up never takes one of them. */
+const jobsInUse = new Set<string>()
+/** Creates in flight, by instance, version, object and operation: a look-up waits for the others' answers. */
+const creating = new Map<string, Set<Promise<unknown>>>()
 
 /** The object's fields by lower-cased name, from describe (one call). */
 export async function fieldTypesOf(conn: Connection, object: string): Promise<FieldTypes> {
@@ -119,6 +150,15 @@ async function errorOf(res: Response, what: string): Promise<AppError> {
   const message = `${res.status} ${first.errorCode ?? ''}: ${first.message ?? res.statusText}`.replace(/ : /, ': ')
   if (res.status >= 500 || res.status === 429) return new AppError('salesforce.unavailable', `${what}: ${message}`)
   return toSalesforceError({ errorCode: first.errorCode, message }, what)
+}
+
+/** An answer's JSON; one cut off is an outage (retried), not a broken program. */
+async function jsonOf<T>(res: Response, what: string): Promise<T> {
+  try {
+    return (await res.json()) as T
+  } catch (err) {
+    throw new AppError('salesforce.unavailable', `${what}: the answer broke off: ${(err as Error).message}`, { cause: err })
+  }
 }
 
 /** One Bulk API call with the connection's session: a 401 refreshes it once and calls again. */
@@ -173,11 +213,10 @@ export async function* bulkQuery(conn: Connection, query: BulkQuery, options: Bu
   const attempt = <T>(fn: () => Promise<T>) => retry(fn, { retries: options.retries ?? 5, minDelayMs: 500, maxDelayMs: 15_000, signal })
   const api: Api = (method, path, init = {}) =>
     call(conn, method, path, { ...init, signal: init.signal ?? AbortSignal.any([signal, AbortSignal.timeout(SALESFORCE_CALL_TIMEOUT_MS)]), what, onApiCall: options.onApiCall })
-  const json = async <T>(res: Response) => (await res.json()) as T
 
   let job: JobInfo | null = null
   try {
-    job = await attempt(async () => json<JobInfo>(await api('POST', '', { body: { operation: query.operation, query: query.soql, contentType: 'CSV', columnDelimiter: 'COMMA', lineEnding: 'LF' } })))
+    job = await createJob(conn, query, api, attempt)
     const jobId = job.id
     // Poll with backoff: a big extract takes minutes; a status read is an API call.
     const deadline = Date.now() + (options.pollTimeoutMs ?? 3_600_000)
@@ -188,7 +227,7 @@ export async function* bulkQuery(conn: Connection, query: BulkQuery, options: Bu
       if (Date.now() >= deadline) throw new AppError('salesforce.unavailable', `${what}: job ${jobId} did not complete within ${options.pollTimeoutMs ?? 3_600_000} ms`)
       await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), signal)
       wait = Math.min(options.pollMaxMs ?? 10_000, Math.ceil(wait * 1.5))
-      job = await attempt(async () => json<JobInfo>(await api('GET', `/${jobId}`)))
+      job = await attempt(async () => jsonOf<JobInfo>(await api('GET', `/${jobId}`), what))
     }
 
     const types = query.types
@@ -246,7 +285,110 @@ export async function* bulkQuery(conn: Connection, query: BulkQuery, options: Bu
     if (signal.aborted) throw new AppError('aborted', `${what} stopped`, { cause: err })
     throw err
   } finally {
-    if (job) await cleanUp(api, job)
+    if (job) {
+      await cleanUp(api, job)
+      jobsInUse.delete(job.id)
+    }
+  }
+}
+
+/**
+ * Create the job, never leaving one behind on a lost answer. A create that fails in a way
+ * that may have reached Salesforce (a retriable failure: timeout, broken connection, 5xx, or
+ * an answer cut off) marks the time it was sent; every try after it first looks the jobs up
+ * and removes the ones that can be the lost one ({@link removeOrphans}), and creates only
+ * once that look-up succeeded (a failed look-up is retried like any call, without creating).
+ * When the tries run out or the read is stopped, one last look-up is made, best effort.
+ *
+ * Removed, not reused: the list does not show a job's query, so a job found cannot be proven
+ * to run this SOQL, and reading it could hand out another query's rows. Removing costs one of
+ * the org's daily query jobs; a job left behind would cost that and run unread for nothing.
+ */
+async function createJob(conn: Connection, query: BulkQuery, api: Api, attempt: <T>(fn: () => Promise<T>) => Promise<T>): Promise<JobInfo> {
+  const what = `bulk query of ${query.object}`
+  const key = `${conn.instanceUrl}|${conn.version}|${query.object.toLowerCase()}|${query.operation}`
+  const body = { operation: query.operation, query: query.soql, ...FORMAT }
+  // performance.now() when the first create whose answer may be lost was sent; null when none.
+  let lostAt: number | null = null
+  const createOnce = async (): Promise<JobInfo> => {
+    if (lostAt !== null) {
+      await removeOrphans(conn, query, api, lostAt, key)
+      lostAt = null
+    }
+    const sentAt = performance.now()
+    const sending = (async () => {
+      const job = await jsonOf<JobInfo>(await api('POST', '', { body }), what)
+      // Known before anyone waiting on this create looks for orphans.
+      jobsInUse.add(job.id)
+      return job
+    })()
+    let pending = creating.get(key)
+    if (!pending) creating.set(key, (pending = new Set()))
+    pending.add(sending)
+    try {
+      return await sending
+    } catch (err) {
+      // A refusal (bad SOQL, limit, session) made no job; anything else may have.
+      if (isRetriable(err) || !(err instanceof AppError)) lostAt ??= sentAt
+      throw err
+    } finally {
+      pending.delete(sending)
+      if (pending.size === 0) creating.delete(key)
+    }
+  }
+  try {
+    return await attempt(createOnce)
+  } catch (err) {
+    if (lostAt !== null) {
+      const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS)
+      const cleanupApi: Api = (method, path, init = {}) => api(method, path, { ...init, signal })
+      await removeOrphans(conn, query, cleanupApi, lostAt, key).catch(() => undefined)
+    }
+    throw err
+  }
+}
+
+/**
+ * Remove the jobs that can be the one a lost create made: listed by `GET /jobs/query`, of the
+ * same object, operation, API version, format (and user, when the connection knows it),
+ * created at or after the lost create was sent by the server's clock (its `Date` less the time
+ * since then), not finished in failure or aborted, and not read by this process. Creates of
+ * the same kind still in flight in this process are waited for first, so their jobs are known.
+ * A running job is aborted, a completed one deleted. Throws when the look-up or a removal
+ * fails in a way worth trying again (then no job is created before it succeeds).
+ *
+ * Left possible: another process creating a job of the same object as the same user within
+ * the same seconds; its read then meets its job `Aborted` (salesforce.rejected) and fails.
+ */
+async function removeOrphans(conn: Connection, query: BulkQuery, api: Api, lostAt: number, key: string): Promise<void> {
+  await Promise.allSettled([...(creating.get(key) ?? [])])
+  const userId = (conn as { userInfo?: { id?: string } }).userInfo?.id
+  const found: ListedJob[] = []
+  let path = ''
+  for (let pages = 1; ; pages++) {
+    const res = await api('GET', path)
+    const serverNow = Date.parse(res.headers.get('date') ?? '')
+    const since = (Number.isNaN(serverNow) ? Date.now() : serverNow) - (performance.now() - lostAt) - CREATED_SLACK_MS
+    const list = await jsonOf<{ done?: boolean; records?: ListedJob[]; nextRecordsUrl?: string | null }>(res, `bulk jobs of ${query.object}`)
+    for (const j of list.records ?? []) {
+      if (jobsInUse.has(j.id) || j.state === 'Failed' || j.state === 'Aborted') continue
+      if (j.object?.toLowerCase() !== query.object.toLowerCase() || j.operation !== query.operation || j.apiVersion !== Number(conn.version)) continue
+      if (j.contentType !== FORMAT.contentType || j.columnDelimiter !== FORMAT.columnDelimiter || j.lineEnding !== FORMAT.lineEnding) continue
+      if (userId !== undefined && j.createdById !== userId) continue
+      if (!(Date.parse(j.createdDate ?? '') >= since)) continue
+      found.push(j)
+    }
+    const next = list.nextRecordsUrl
+    if (list.done !== false || !next || pages >= LIST_PAGES_MAX) break
+    path = next.slice(next.indexOf('/jobs/query') + '/jobs/query'.length)
+  }
+  for (const j of found) {
+    try {
+      await removeJob(api, j)
+    } catch (err) {
+      // Refused (finished meanwhile, deleted by someone else) is settled; an outage is looked at again.
+      if (isRetriable(err)) throw err
+    }
   }
 }
 
@@ -299,11 +441,16 @@ async function readPage(api: Api, path: string, signal: AbortSignal): Promise<{ 
  * (and kept, as Salesforce keeps it, for 7 days); a failed one is left. Best effort, never throws.
  */
 async function cleanUp(api: Api, job: JobInfo): Promise<void> {
-  const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS)
   try {
-    if (job.state === 'JobComplete') await (await api('DELETE', `/${job.id}`, { signal })).body?.cancel()
-    else if (job.state === 'UploadComplete' || job.state === 'InProgress') await (await api('PATCH', `/${job.id}`, { body: { state: 'Aborted' }, signal })).body?.cancel()
+    await removeJob(api, job, AbortSignal.timeout(CLEANUP_TIMEOUT_MS))
   } catch {
     // A job that finished meanwhile (abort refused), or Salesforce away: Salesforce deletes it after 7 days.
   }
+}
+
+/** Delete a completed job, abort an unfinished one; a failed or aborted one is left. */
+async function removeJob(api: Api, job: JobInfo, signal?: AbortSignal): Promise<void> {
+  const init = signal ? { signal } : {}
+  if (job.state === 'JobComplete') await (await api('DELETE', `/${job.id}`, init)).body?.cancel()
+  else if (job.state === 'UploadComplete' || job.state === 'InProgress') await (await api('PATCH', `/${job.id}`, { body: { state: 'Aborted' }, ...init })).body?.cancel()
 }

@@ -1,6 +1,6 @@
 /**
  * REST API of the Salesforce stand-in: versions, describe, single-record CRUD, limits and the
- * `Sforce-Limit-Info` header, through jsforce and raw HTTP.
+ * `Sforce-Limit-Info` header, the answer-lost fault, through jsforce and raw HTTP.
  */
 import t from 'tap'
 import jsforce from 'jsforce'
@@ -180,4 +180,15 @@ t.test('API calls are counted: Sforce-Limit-Info, /limits, stats by endpoint and
     cometd: { clients: 0, held: 0 },
     events: { published: 0 },
   })
+})
+
+t.test('answer-lost fault: the call is carried out, its connection closed unanswered', async (t) => {
+  const sandbox = await startSandbox(t)
+  const call = api(await connect(sandbox.url))
+  const fault = await fetch(`${sandbox.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'answer-lost', match: 'POST /services/data' }) })
+  t.equal(fault.status, 201)
+  await t.rejects(call('POST', '/sobjects/Contact', { LastName: 'Lost', Email: 'lost@example.com' }), { message: 'fetch failed' }, 'no answer')
+  const found = await call('GET', `/query?q=${encodeURIComponent("SELECT Id FROM Contact WHERE Email = 'lost@example.com'")}`)
+  t.equal(found.body.totalSize, 1, 'the record was created all the same')
+  t.equal((await call('POST', '/sobjects/Contact', { LastName: 'Next' })).status, 201, 'the next call is answered')
 })

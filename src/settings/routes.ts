@@ -13,7 +13,7 @@ import { AppError } from '../errors.ts'
 import type { DashboardAuth } from '../http/index.ts'
 import type { TokenCipher } from '../crypto/index.ts'
 import type { MerchantEvents } from '../merchant-events.ts'
-import { disconnectMerchant, type DescribeService, type SalesforceConnections } from '../salesforce/index.ts'
+import { disconnectMerchant, type ApiBudget, type DescribeService, type SalesforceConnections } from '../salesforce/index.ts'
 import type { Store } from '../store/index.ts'
 import type { StoredExport, StoredImport } from './model.ts'
 import { AuditList, ExportSettings, FieldList, ImportSettings, MerchantParams, ObjectList, ObjectParams, PageQuery, RefreshQuery } from './schemas.ts'
@@ -31,6 +31,8 @@ export interface SettingsRouteDeps {
   auth: DashboardAuth
   events: MerchantEvents
   settings: SettingsService
+  /** The live API budget for the status (services.budget). */
+  budget?: ApiBudget
 }
 
 export interface SettingsRouteOptions {

@@ -7,10 +7,13 @@
  * export pause, the last reconcile, and what the exporter reports: `lastExportAt` (written
  * with each export batch), the pending export changes of every live instance, and the API
  * budget (the bridge's own calls of the org in the last 24 hours against
- * `apiBudgetPercent` × the org's `DailyApiRequests.Max` as Salesforce last reported it).
+ * `apiBudgetPercent` × the org's `DailyApiRequests.Max` as Salesforce last reported it). The
+ * budget comes from this instance's live counter where it has one (the store plus the calls
+ * and the `Sforce-Limit-Info` not flushed yet, so a call shows at once rather than up to a
+ * flush period later), from the store alone otherwise.
  */
 import type { Config } from '../config.ts'
-import { budgetWindowStart, cdcChannelOf } from '../salesforce/index.ts'
+import { budgetWindowStart, cdcChannelOf, type ApiBudget } from '../salesforce/index.ts'
 import type { JobRun, Store } from '../store/index.ts'
 import type { SettingsService } from './service.ts'
 
@@ -21,6 +24,8 @@ export interface StatusDeps {
   settings: SettingsService
   /** For the default API budget share (SALESFORCE_API_BUDGET_PERCENT). */
   config?: Pick<Config, 'salesforce'>
+  /** This instance's API call counter (services.budget); without it, the store's figures alone. */
+  budget?: Pick<ApiBudget, 'usage'>
 }
 
 /** An instance that has not reported its pending export changes for this long is left out. */
@@ -75,7 +80,7 @@ export async function buildStatus(deps: StatusDeps, merchantId: string) {
   const hasTokens = connection !== null && connection.state !== 'disconnected' && connection.refreshTokenEnc !== null
   const state: ConnectionStateView = !hasTokens ? 'not-connected' : connection.state === 'needs-reauth' ? 'needs-reauth' : 'connected'
   const paused = pause !== null && (pause.until === null || pause.until > new Date())
-  const usage = connection ? await store.getApiUsage(connection.orgId, budgetWindowStart()) : null
+  const usage = !connection ? null : deps.budget ? await deps.budget.usage(connection.orgId) : await store.getApiUsage(connection.orgId, budgetWindowStart())
   const percent = settings.export.apiBudgetPercent ?? deps.config?.salesforce.apiBudgetPercent ?? 50
   const exporting = state === 'connected' && settings.import.enabled && settings.export.enabled
   return {

@@ -8,8 +8,7 @@
  *   whether the delivery allocation or a concurrent-client slot is back.
  */
 import type { Connection, QueryResult } from 'jsforce'
-import { apiName, toSalesforceError, withSalesforceDeadline } from '../salesforce/index.ts'
-import { soqlDateTime } from '../import/resync.ts'
+import { apiName, soqlDateTime, toSalesforceError, withSalesforceDeadline } from '../salesforce/index.ts'
 import type { LimitCode } from './classify.ts'
 
 /** Newest `SystemModstamp` (ms) of the object at or before `before`, deleted records included; null when none. */

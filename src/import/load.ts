@@ -26,11 +26,11 @@ import { hostname } from 'node:os'
 import { changeKeyOf, fromRecord } from '../changes/index.ts'
 import { AppError } from '../errors.ts'
 import { retry, sleep } from '../retry.ts'
-import { readRecords, type ReadOptions } from '../salesforce/index.ts'
+import { readRecords, soqlDateTime, type ReadOptions } from '../salesforce/index.ts'
 import type { Services } from '../services.ts'
 import type { ImportConfig, Settings } from '../settings/index.ts'
 import type { JobRun, LeaseFence } from '../store/index.ts'
-import { resyncMessageOf, soqlDateTime } from './resync.ts'
+import { resyncMessageOf } from './resync.ts'
 
 export const LOAD_KIND = 'import-load'
 /** Records per batch read (a REST page, a Bulk batch) and produced. */

@@ -1,16 +1,11 @@
 /**
  * What a resync adds to `readRecords` (src/salesforce/read.ts): its window as a SOQL condition
- * (`SystemModstamp >= from`, read through `queryAll` so records deleted meanwhile are seen) and
- * the message of a record read: a SNAPSHOT, or a DELETE for a record in the recycle bin, so
- * the importer unlinks it.
+ * (`SystemModstamp >= from` with `soqlDateTime` of src/salesforce, read through `queryAll` so
+ * records deleted meanwhile are seen) and the message of a record read: a SNAPSHOT, or a
+ * DELETE for a record in the recycle bin, so the importer unlinks it.
  */
 import { fromRecord, type ChangeMessage } from '../changes/index.ts'
 import type { SalesforceRecord } from '../salesforce/index.ts'
-
-/** A SOQL date-time literal, whole seconds (rounded down: a window only grows). */
-export function soqlDateTime(at: Date): string {
-  return `${new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString().slice(0, 19)}Z`
-}
 
 /**
  * A record read by a resync as a change message: a SNAPSHOT, or a DELETE (ordered by its

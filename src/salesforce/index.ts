@@ -7,7 +7,7 @@ export type { DescribeService, FieldDetail, FieldInfo, ObjectInfo } from './desc
 export { disconnectMerchant, OAUTH_CALL_TIMEOUT_MS } from './disconnect.ts'
 export type { DisconnectDeps } from './disconnect.ts'
 export { SALESFORCE_CALL_TIMEOUT_MS, toSalesforceError, withSalesforceDeadline } from './errors.ts'
-export { apiName, countRecords, inLists, IN_LIST_MAX, queryRecords, selectByEmails, selectByIds, selectPage, soqlString } from './query.ts'
+export { apiName, countRecords, inLists, IN_LIST_MAX, queryRecords, selectByEmails, selectByIds, selectPage, soqlDateTime, soqlString } from './query.ts'
 export type { ReadFilter, SalesforceRecord } from './query.ts'
 export { BULK_API_CALL, bulkQuery, fieldTypesOf } from './bulk.ts'
 export type { BulkApiCall, BulkQuery, BulkQueryOptions, FieldTypes } from './bulk.ts'

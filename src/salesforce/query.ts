@@ -29,6 +29,14 @@ export function soqlString(value: string): string {
   return `'${escaped}'`
 }
 
+/**
+ * A SOQL date-time literal, whole seconds, rounded down: a window `>= from` only grows, and a
+ * bound `<= before` only moves earlier (a stall check then looks a little further back).
+ */
+export function soqlDateTime(at: Date): string {
+  return `${new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString().slice(0, 19)}Z`
+}
+
 /** Split values into IN lists of at most {@link IN_LIST_MAX} values and `maxChars` characters. */
 export function inLists(values: string[], maxChars = SOQL_MAX_CHARS - 500): string[][] {
   const lists: string[][] = []

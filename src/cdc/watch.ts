@@ -7,22 +7,17 @@
  * - the `/limits` probe while paused on an org allocation (every SALESFORCE_LIMITS_POLL_MS):
  *   whether the delivery allocation or a concurrent-client slot is back.
  */
-import type { Connection, QueryResult } from 'jsforce'
-import { apiName, soqlDateTime, toSalesforceError, withSalesforceDeadline } from '../salesforce/index.ts'
+import type { Connection } from 'jsforce'
+import { apiName, queryRecords, soqlDateTime, toSalesforceError, withSalesforceDeadline } from '../salesforce/index.ts'
 import type { LimitCode } from './classify.ts'
 
 /** Newest `SystemModstamp` (ms) of the object at or before `before`, deleted records included; null when none. */
 export async function newestModstamp(conn: Connection, object: string, before: Date): Promise<number | null> {
   const soql = `SELECT SystemModstamp FROM ${apiName(object)} WHERE SystemModstamp <= ${soqlDateTime(before)} ORDER BY SystemModstamp DESC LIMIT 1`
-  try {
-    const query = conn.query<{ SystemModstamp?: unknown }>(soql, { autoFetch: false, scanAll: true }) as PromiseLike<QueryResult<{ SystemModstamp?: unknown }>>
-    const result = await withSalesforceDeadline(Promise.resolve(query), `stall check of ${object}`)
-    const stamp = result.records[0]?.SystemModstamp
-    const ms = typeof stamp === 'string' ? Date.parse(stamp) : NaN
-    return Number.isNaN(ms) ? null : ms
-  } catch (err) {
-    throw toSalesforceError(err, `stall check of ${object}`)
-  }
+  const [newest] = await queryRecords(conn, soql, `stall check of ${object}`, { queryAll: true })
+  const stamp = newest?.SystemModstamp
+  const ms = typeof stamp === 'string' ? Date.parse(stamp) : NaN
+  return Number.isNaN(ms) ? null : ms
 }
 
 export interface StallInput {

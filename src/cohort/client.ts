@@ -6,6 +6,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { z } from 'zod'
+import { chunks } from '../batches.ts'
 import type { Secret } from '../config.ts'
 import { AppError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -80,12 +81,6 @@ function parseRetryAfter(header: string | null): number | undefined {
   if (Number.isFinite(seconds) && seconds >= 0) return seconds
   const at = Date.parse(header)
   return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000)
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
 }
 
 export function createCohortClient(options: CohortClientOptions): CohortClient {

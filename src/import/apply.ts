@@ -10,6 +10,7 @@
  * the offsets were committed) applies the rest again, and a create whose answer was lost
  * comes back as `user.already-exists` and becomes an update of that user: no duplicate.
  */
+import { chunks, mapConcurrently } from '../batches.ts'
 import { BATCH_CHUNK, type BatchOperation, type BatchResult, type CohortClient, type PropertyValue } from '../cohort/index.ts'
 import { fromRecord, type ChangeMessage } from '../changes/index.ts'
 import type { Config } from '../config.ts'
@@ -336,25 +337,8 @@ const COHORT_CALLS_IN_FLIGHT = 4
  */
 async function batchConcurrently(cohort: CohortClient, merchantId: string, operations: BatchOperation[], signal: AbortSignal): Promise<BatchResult[]> {
   if (operations.length <= BATCH_CHUNK) return cohort.batchUsers(merchantId, operations, { signal })
-  const slices: BatchOperation[][] = []
-  for (let i = 0; i < operations.length; i += BATCH_CHUNK) slices.push(operations.slice(i, i + BATCH_CHUNK))
-  const results: BatchResult[][] = []
-  let next = 0
-  let stopped = false
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(COHORT_CALLS_IN_FLIGHT, slices.length) }, async () => {
-    for (let i = next++; i < slices.length && !stopped; i = next++) {
-      try {
-        results[i] = await cohort.batchUsers(merchantId, slices[i]!, { signal })
-      } catch (err) {
-        // No new call once one failed: the batch is retried as a whole.
-        stopped = true
-        throw err
-      }
-    }
-  }))
-  const failed = settled.find((s) => s.status === 'rejected')
-  if (failed) throw failed.reason
-  return results.flat()
+  // No new call once one failed: the batch is retried as a whole.
+  return (await mapConcurrently(chunks(operations, BATCH_CHUNK), COHORT_CALLS_IN_FLIGHT, (slice) => cohort.batchUsers(merchantId, slice, { signal }))).flat()
 }
 
 /**

@@ -3,6 +3,7 @@
  * merchant in an LRU). Emails are compared trimmed and lower-cased, as Cohort does.
  */
 import { LRUCache } from 'lru-cache'
+import { chunks, mapConcurrently } from '../batches.ts'
 import { LOOKUP_CHUNK, type CallOptions, type CohortClient } from '../cohort/index.ts'
 import { normalizeEmail } from '../store/index.ts'
 
@@ -36,21 +37,15 @@ export function createUserDirectory(cohort: CohortClient, options: { max?: numbe
         else missing.push(email)
       }
       // Lookups of LOOKUP_CHUNK emails, up to LOOKUPS_IN_FLIGHT at a time (a share of
-      // thousands of new records waits for a quarter of the round trips).
-      const slices: string[][] = []
-      for (let i = 0; i < missing.length; i += LOOKUP_CHUNK) slices.push(missing.slice(i, i + LOOKUP_CHUNK))
-      let next = 0
-      const settled = await Promise.allSettled(Array.from({ length: Math.min(LOOKUPS_IN_FLIGHT, slices.length) }, async () => {
-        for (let i = next++; i < slices.length; i = next++) {
-          for (const user of await cohort.lookupUsers(merchantId, slices[i]!, callOptions)) {
-            const email = normalizeEmail(user.email)!
-            found.set(email, user.id)
-            cache.set(keyOf(merchantId, email), user.id)
-          }
+      // thousands of new records waits for a quarter of the round trips); none started after
+      // one failed, as the whole find fails.
+      await mapConcurrently(chunks(missing, LOOKUP_CHUNK), LOOKUPS_IN_FLIGHT, async (slice) => {
+        for (const user of await cohort.lookupUsers(merchantId, slice, callOptions)) {
+          const email = normalizeEmail(user.email)!
+          found.set(email, user.id)
+          cache.set(keyOf(merchantId, email), user.id)
         }
-      }))
-      const failed = settled.find((r) => r.status === 'rejected')
-      if (failed) throw failed.reason
+      })
       return found
     },
     remember: (merchantId, email, userId) => void cache.set(keyOf(merchantId, email), userId),

@@ -12,20 +12,13 @@ import { createComponent, type Component } from '../component.ts'
 import type { Logger } from '../logger.ts'
 import type { ApiUsage, Store } from '../store/index.ts'
 import { BULK_API_CALL, type BulkApiCall } from './bulk.ts'
+import { parseLimitInfo } from './limit-info.ts'
 
 /** Requests under `/services/data/vXX.X/` are API calls; the versions list is not (contracts §5). */
 const API_CALL = /\/services\/data\/v\d+\.\d+(\/|$)/
-const LIMIT_INFO = /api-usage=(\d+)\/(\d+)/
 const HOUR_MS = 3_600_000
 
 export const isApiCallUrl = (url: string): boolean => API_CALL.test(url.split('?')[0] ?? url)
-
-/** `api-usage=N/M` → { used: N, max: M }; null when absent. */
-export function parseLimitInfo(header: unknown): { used: number; max: number } | null {
-  const value = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : ''
-  const m = LIMIT_INFO.exec(value)
-  return m ? { used: Number(m[1]), max: Number(m[2]) } : null
-}
 
 /** Start of the bucket a budget window of 24 hours begins with (the hour 23 hours back). */
 export const budgetWindowStart = (now = Date.now()): Date => new Date(Math.floor(now / HOUR_MS) * HOUR_MS - 23 * HOUR_MS)

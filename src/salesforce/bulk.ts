@@ -30,6 +30,7 @@ import type { Connection } from 'jsforce'
 import { AppError, isRetriable } from '../errors.ts'
 import { retry, sleep } from '../retry.ts'
 import { SALESFORCE_CALL_TIMEOUT_MS, toSalesforceError, withSalesforceDeadline } from './errors.ts'
+import { parseLimitInfo } from './limit-info.ts'
 import type { SalesforceRecord } from './query.ts'
 
 /**
@@ -196,8 +197,8 @@ async function call(conn: Connection, method: string, path: string, init: { body
 
 /** `Sforce-Limit-Info: api-usage=12/100000` into `conn.limitInfo`, as jsforce does for its calls. */
 function noteLimits(conn: Connection, res: Response): void {
-  const m = /api-usage=(\d+)\/(\d+)/.exec(res.headers.get('sforce-limit-info') ?? '')
-  if (m) conn.limitInfo = { apiUsage: { used: Number(m[1]), limit: Number(m[2]) } }
+  const usage = parseLimitInfo(res.headers.get('sforce-limit-info'))
+  if (usage) conn.limitInfo = { apiUsage: { used: usage.used, limit: usage.max } }
 }
 
 /**

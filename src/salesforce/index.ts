@@ -1,4 +1,5 @@
-export { budgetWindowStart, createApiBudget, isApiCallUrl, parseLimitInfo } from './budget.ts'
+export { budgetWindowStart, createApiBudget, isApiCallUrl } from './budget.ts'
+export { parseLimitInfo } from './limit-info.ts'
 export type { ApiBudget } from './budget.ts'
 export { createSalesforceConnections, loginUrlOf, redirectUriOf, tokenContext } from './connections.ts'
 export type { SalesforceConnections } from './connections.ts'

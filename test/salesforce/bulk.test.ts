@@ -7,7 +7,7 @@
  * and a create whose answer is lost never leaving its job running unread.
  */
 import t from 'tap'
-import { BULK_API_CALL, bulkQuery, fieldTypesOf, selectPage, type BulkApiCall, type SalesforceRecord } from '../../src/salesforce/index.ts'
+import { BULK_API_CALL, bulkQuery, fieldTypesOf, parseLimitInfo, selectPage, type BulkApiCall, type SalesforceRecord } from '../../src/salesforce/index.ts'
 import { salesforceSetup } from './bulk-setup.ts'
 
 const FIELDS = ['FirstName', 'LastName', 'Email', 'Cohort_Points__c', 'HasOptedOutOfEmail', 'Birthdate', 'CreatedDate']
@@ -45,6 +45,8 @@ t.test('many pages by locator, bounded batches, records typed exactly as REST gi
   t.equal(records.length, 23)
   t.ok(sizes.every((s) => s <= 4), `batches of at most 4 (${sizes.join(',')})`)
   t.same(sizes, [4, 1, 4, 1, 4, 1, 4, 1, 3], 'a batch never spans two pages')
+  const lastUsage = parseLimitInfo(announced.at(-1)?.limitInfo)!
+  t.same(conn.limitInfo?.apiUsage, { used: lastUsage.used, limit: lastUsage.max }, 'conn.limitInfo follows the Bulk answers, as jsforce does for its own')
   const rest = await selectPage(conn, 'Contact', FIELDS, null, 100)
   t.same(records, rest, 'the same records, field names, types and order as a REST query')
   t.equal(records[0]!.FirstName, null)

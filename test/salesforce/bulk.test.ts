@@ -154,59 +154,52 @@ t.test('a 503 on a results page is retried from its locator without handing out 
 const CREATE = '/^POST \\/services\\/data\\/v[\\d.]+\\/jobs\\/query\\/?$/'
 const LIST = '/^GET \\/services\\/data\\/v[\\d.]+\\/jobs\\/query\\/?$/'
 
-t.test('a create whose answer is lost: the job it made is aborted before the create is tried again', async (t) => {
-  const sf = await salesforceSetup(t)
-  await sf.admin('POST', '/records/Contact', { records: seed(7), events: false })
+/** `n` Contacts on a fresh stand-in, the query of them, and the calls made from now on. */
+async function lostCreateSetup(t: Parameters<typeof salesforceSetup>[0], n: number, options: Parameters<typeof salesforceSetup>[1] = {}) {
+  const sf = await salesforceSetup(t, options)
+  await sf.admin('POST', '/records/Contact', { records: seed(n), events: false })
   const conn = await sf.conn()
-  const types = await fieldTypesOf(conn, 'Contact')
+  const query = { soql: SOQL, object: 'Contact', operation: 'query' as const, types: await fieldTypesOf(conn, 'Contact') }
   const before = await sf.stats()
+  const calls = async (endpoint: string) => ((await sf.stats()).byEndpoint[endpoint] ?? 0) - (before.byEndpoint[endpoint] ?? 0)
+  const states = async () => (await sf.jobs()).map((j) => j.state)
+  return { sf, conn, query, calls, states }
+}
+
+t.test('a create whose answer is lost: the job it made is aborted before the create is tried again', async (t) => {
+  const { sf, conn, query, calls, states } = await lostCreateSetup(t, 7)
   await sf.admin('POST', '/faults', { kind: 'answer-lost', match: CREATE })
-  const { records } = await collect(bulkQuery(conn, { soql: SOQL, object: 'Contact', operation: 'query', types }, { pollMinMs: 5 }))
+  const { records } = await collect(bulkQuery(conn, query, { pollMinMs: 5 }))
   t.equal(records.length, 7, 'the read completes on the second job')
-  const after = await sf.stats()
-  const delta = (k: string) => (after.byEndpoint[k] ?? 0) - (before.byEndpoint[k] ?? 0)
-  t.equal(delta('POST /jobs/query'), 2, 'created twice: the lost answer and the retry')
-  t.equal(delta('GET /jobs/query'), 1, 'one look-up before the retry')
-  t.same((await sf.jobs()).map((j) => j.state), ['Aborted'], 'the orphan is aborted, not left running; the read job is deleted')
+  t.equal(await calls('POST /jobs/query'), 2, 'created twice: the lost answer and the retry')
+  t.equal(await calls('GET /jobs/query'), 1, 'one look-up before the retry')
+  t.same(await states(), ['Aborted'], 'the orphan is aborted, not left running; the read job is deleted')
 })
 
 t.test('the orphan look-up leaves alone a job another read of the same object is reading', async (t) => {
-  const sf = await salesforceSetup(t, { bulk: { pageSize: 50_000, queuedMs: 0, processingMs: 1_500 } })
-  await sf.admin('POST', '/records/Contact', { records: seed(5), events: false })
-  const conn = await sf.conn()
-  const types = await fieldTypesOf(conn, 'Contact')
-  const query = { soql: SOQL, object: 'Contact', operation: 'query' as const, types }
+  const { sf, conn, query, states } = await lostCreateSetup(t, 5, { bulk: { pageSize: 50_000, queuedMs: 0, processingMs: 1_500 } })
   const first = collect(bulkQuery(conn, query, { pollMinMs: 20, pollMaxMs: 20 }))
   await sf.waitFor(async () => (await sf.jobs()).length === 1, 'the first read created its job')
   await sf.admin('POST', '/faults', { kind: 'answer-lost', match: CREATE })
   const second = await collect(bulkQuery(conn, query, { pollMinMs: 20, pollMaxMs: 20 }))
   t.equal(second.records.length, 5)
   t.equal((await first).records.length, 5, 'the first read was not aborted under it')
-  t.same((await sf.jobs()).map((j) => j.state), ['Aborted'], 'only the orphan was aborted')
+  t.same(await states(), ['Aborted'], 'only the orphan was aborted')
 })
 
 t.test('while the look-up fails no job is created; it is tried again first', async (t) => {
-  const sf = await salesforceSetup(t)
-  await sf.admin('POST', '/records/Contact', { records: seed(4), events: false })
-  const conn = await sf.conn()
-  const types = await fieldTypesOf(conn, 'Contact')
-  const before = await sf.stats()
+  const { sf, conn, query, calls, states } = await lostCreateSetup(t, 4)
   await sf.admin('POST', '/faults', { kind: 'answer-lost', match: CREATE })
   await sf.admin('POST', '/faults', { kind: 'http-503', match: LIST, count: 2 })
-  const { records } = await collect(bulkQuery(conn, { soql: SOQL, object: 'Contact', operation: 'query', types }, { pollMinMs: 5 }))
+  const { records } = await collect(bulkQuery(conn, query, { pollMinMs: 5 }))
   t.equal(records.length, 4)
-  const after = await sf.stats()
-  const delta = (k: string) => (after.byEndpoint[k] ?? 0) - (before.byEndpoint[k] ?? 0)
-  t.equal(delta('POST /jobs/query'), 2, 'no create while the look-up failed')
-  t.same((await sf.jobs()).map((j) => j.state), ['Aborted'])
+  t.equal(await calls('POST /jobs/query'), 2, 'no create while the look-up failed')
+  t.same(await states(), ['Aborted'])
 })
 
 t.test('tries used up after a lost answer: a last look-up still aborts the orphan', async (t) => {
-  const sf = await salesforceSetup(t)
-  await sf.admin('POST', '/records/Contact', { records: seed(3), events: false })
-  const conn = await sf.conn()
-  const types = await fieldTypesOf(conn, 'Contact')
+  const { sf, conn, query, states } = await lostCreateSetup(t, 3)
   await sf.admin('POST', '/faults', { kind: 'answer-lost', match: CREATE })
-  await t.rejects(collect(bulkQuery(conn, { soql: SOQL, object: 'Contact', operation: 'query', types }, { pollMinMs: 5, retries: 0 })), { code: 'salesforce.unavailable' })
-  t.same((await sf.jobs()).map((j) => j.state), ['Aborted'], 'not left UploadComplete')
+  await t.rejects(collect(bulkQuery(conn, query, { pollMinMs: 5, retries: 0 })), { code: 'salesforce.unavailable' })
+  t.same(await states(), ['Aborted'], 'not left UploadComplete')
 })

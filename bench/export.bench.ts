@@ -1,7 +1,10 @@
 /**
- * Export: Cohort user events from Kafka to Salesforce, side by side in one run. Stand-ins,
- * bridge (SQLite store) and the benchmark share one process; the broker is the project's own
- * (npm run kafka -- start). One merchant, U Cohort users, each with a Contact of the same email
+ * Export: Cohort user events from Kafka to Salesforce, side by side in one run. The Salesforce
+ * and the Cohort stand-in run in a child process each (bench/bridge-stack.ts, as in the import
+ * benchmark: they are other systems, so Salesforce's work on each write must not run on the
+ * bridge's event loop; `--stand-ins=inline` puts them in this process, the layout before
+ * 2026-12-02 07:00); the bridge (SQLite store) and the benchmark share this process; the broker
+ * is the project's own (npm run kafka -- start). One merchant, U Cohort users, each with a Contact of the same email
  * in the Salesforce stand-in; N `user.properties.updated` events, N / U per user in version
  * order (round robin over the users, so a user's changes are spread over the whole stream),
  * each setting `points` (→ `Cohort_Points__c`), every fifth also `tier` (→ `Loyalty_Tier__c`).
@@ -25,14 +28,16 @@
  *   backfill) with export turned on (mode `existing`, both mappings). Turning it on backfills
  *   every user first (not timed); then one warm-up event proves the group consumes, and the
  *   clock starts: the N events are produced to the Cohort events topic, and the run ends when
- *   every Contact shows its user's last `points` value, as the stand-in's change feed reports
- *   the bridge's writes. Salesforce calls are the stand-in's counters over that window: write
+ *   every Contact shows its user's last `points` value, as Salesforce shows it: a CometD
+ *   subscriber on `/data/ContactChangeEvent` on a worker thread (bench/visibility-worker.ts;
+ *   a change event is published once a write is committed), or with `--stand-ins=inline` the
+ *   in-process stand-in's feed of committed changes (as before). Salesforce calls are the stand-in's counters over that window: write
  *   calls (sObject Collections) and every API call the bridge made.
  *
  *   npm run bench -- export            # N = 200,000, U = 10,000
  *   npm run bench -- export --short    # N = 20,000,  U = 1,000
  *
- * For experiments: --events N, --users U, --naive-seconds S, --producer=inline, --order=grouped (each user's changes
+ * For experiments: --events N, --users U, --naive-seconds S, --producer=inline, --stand-ins=inline, --order=grouped (each user's changes
  * one after another instead of round robin: the best case for coalescing).
  */
 import { parseArgs } from 'node:util'
@@ -43,10 +48,12 @@ import { exportEngines } from '../src/engines.ts'
 import { kafkaBrokers, randomName, waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
+import { startBridgeBesideStandIns, type BridgeBesideStandIns } from './bridge-stack.ts'
 import { produceEvents } from './produce-events.ts'
 import type { ProduceJob } from './produce-worker.ts'
+import type { VisibilityJob } from './visibility-worker.ts'
 
-const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' } } })
+const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' }, 'stand-ins': { type: 'string' } } })
 const N = Number(values.events ?? (values.short ? 20_000 : 200_000))
 const U = Number(values.users ?? (values.short ? 1_000 : 10_000))
 const NAIVE_SECONDS = Number(values['naive-seconds'] ?? (values.short ? Number.POSITIVE_INFINITY : 30))
@@ -58,6 +65,9 @@ if (ORDER !== 'interleaved' && ORDER !== 'grouped') throw new Error('--order is 
 /** `worker` (default): the events are produced from a worker thread; `inline`: on the bridge's thread. */
 const PRODUCER = values.producer ?? 'worker'
 if (PRODUCER !== 'worker' && PRODUCER !== 'inline') throw new Error('--producer is worker or inline')
+/** `process` (default): the stand-ins in child processes; `inline`: in this process. */
+const STAND_INS = values['stand-ins'] ?? 'process'
+if (STAND_INS !== 'process' && STAND_INS !== 'inline') throw new Error('--stand-ins is process or inline')
 const PER_CALL = 500
 const IN_FLIGHT = 20
 const TIERS = ['Bronze', 'Silver', 'Gold', 'Platinum']
@@ -67,7 +77,8 @@ const round2 = (x: number) => Number(x.toFixed(2))
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unknown as Test
 
-const stack = await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: exportEngines() })
+const inlineStack = STAND_INS === 'inline' ? await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: exportEngines() }) : null
+const stack: BridgeBesideStandIns = inlineStack ?? await startBridgeBesideStandIns(t, { backend: 'sqlite', orgs: 2, components: exportEngines(), cohortEvents: false, clientId: 'bench-export' })
 const { kafka } = stack.services
 const merchant = await connectMerchant(stack)
 const { merchantId } = merchant
@@ -204,6 +215,51 @@ const naive = await (async () => {
   return { events: processed, seconds: round2(seconds), capped, failed, eventsPerSecond: Math.round(eventsPerSecond), writeCalls: processed, writeCallsForAll: N, secondsForAll: Math.round(N / eventsPerSecond) }
 })()
 
+/**
+ * Watching Salesforce for each record's final `points` value: `warm` once `warmId` shows
+ * `warmValue`, `visible` records at their final value, the last at `lastVisibleAt`
+ * (`performance.timeOrigin + now()`). Through CometD from a worker (bench/visibility-worker.ts)
+ * when the stand-ins run apart, the in-process stand-in's change feed with `--stand-ins=inline`.
+ */
+async function watchVisibility(finals: VisibilityJob['finals'], warmId: string, warmValue: number) {
+  const state = { warm: false, visible: 0, lastVisibleAt: 0, stop: async (): Promise<void> => undefined }
+  if (inlineStack) {
+    const finalOf = new Map(finals)
+    const done = new Set<string>()
+    const unsubscribe = inlineStack.salesforce.onChange((change) => {
+      const points = change.values.Cohort_Points__c
+      if (typeof points !== 'number') return
+      for (const id of change.recordIds) {
+        if (id === warmId && points === warmValue) state.warm = true
+        if (!done.has(id) && finalOf.get(id) === points) {
+          done.add(id)
+          state.visible++
+          state.lastVisibleAt = performance.timeOrigin + performance.now()
+        }
+      }
+    })
+    state.stop = async () => unsubscribe()
+    return state
+  }
+  const connection = await stack.services.connections.get(merchantId)
+  const job: VisibilityJob = { instanceUrl: connection.instanceUrl, accessToken: connection.accessToken!, apiVersion: stack.config.salesforce.apiVersion, channel: '/data/ContactChangeEvent', field: 'Cohort_Points__c', finals, warmId, warmValue }
+  const worker = new Worker(new URL('./visibility-worker.ts', import.meta.url), { workerData: job })
+  const failed = new Promise<never>((_, reject) => worker.once('error', reject))
+  const ready = new Promise<void>((resolve) => {
+    worker.on('message', (m: { ready?: true; warm?: true; visible?: number; lastVisibleAt?: number }) => {
+      if (m.ready) resolve()
+      if (m.warm) state.warm = true
+      if (m.visible !== undefined) {
+        state.visible = m.visible
+        state.lastVisibleAt = m.lastVisibleAt!
+      }
+    })
+  })
+  await Promise.race([ready, failed])
+  state.stop = async () => void (await worker.terminate())
+  return state
+}
+
 // (c) The export engine, on the stack's own Cohort events topic.
 const engine = await (async () => {
   const sfStats = async () => (await (await fetch(`${stack.salesforce.url}/__sandbox/stats`)).json()) as { apiCalls: { byEndpoint: Record<string, number>; byClient: Record<string, number> } }
@@ -218,38 +274,23 @@ const engine = await (async () => {
   const backfillSeconds = (performance.now() - backfillStarted) / 1000
   log(`backfill of ${U} users: ${backfillSeconds.toFixed(2)} s`)
 
-  // Which Contact shows its user's last value, from the stand-in's feed of committed changes.
-  const finalOf = new Map<string, number>()
+  // Which Contact shows its user's last value (the warm-up's -1 on the first one), as Salesforce shows it.
+  const finals: VisibilityJob['finals'] = []
   for (let user = 0; user < U; user++) {
     const rounds = Math.floor(N / U) + (user < N % U ? 1 : 0)
-    finalOf.set(contactIds[user]!, valueOf(user, rounds))
+    finals.push([contactIds[user]!, valueOf(user, rounds)])
   }
-  let visible = 0
-  let lastVisibleAt = 0
-  let warm = false
-  const done = new Set<string>()
-  const unsubscribe = stack.salesforce.onChange((change) => {
-    const points = change.values.Cohort_Points__c
-    if (typeof points !== 'number') return
-    for (const id of change.recordIds) {
-      if (id === contactIds[0] && points === -1) warm = true
-      if (!done.has(id) && finalOf.get(id) === points) {
-        done.add(id)
-        visible++
-        lastVisibleAt = performance.now()
-      }
-    }
-  })
+  const watch = await watchVisibility(finals, contactIds[0]!, -1)
   await kafka.produce(stack.topics.cohortEvents, [{ key: `${merchantId}:${userIds[0]}`, value: JSON.stringify({ id: 'evt_warm', type: 'user.properties.updated', merchantId, userId: userIds[0], email: emails[0], occurredAt, version: 2, properties: { points: -1 }, source: 'dashboard' }) }])
-  await waitFor(() => warm, 60_000, 'the warm-up event in Salesforce')
+  await waitFor(() => watch.warm, 60_000, 'the warm-up event in Salesforce')
   const before = await sfStats()
   const producer = await readyProducer(stack.topics.cohortEvents)
   globalThis.gc?.()
-  const started = performance.now()
+  const started = performance.timeOrigin + performance.now()
   const producedSeconds = await producer.go()
-  await waitFor(() => visible >= U, 600_000, `every Contact at its last value (${visible} of ${U})`)
-  const seconds = (lastVisibleAt - started) / 1000
-  unsubscribe()
+  await waitFor(() => watch.visible >= U, 600_000, `every Contact at its last value (${watch.visible} of ${U})`)
+  const seconds = (watch.lastVisibleAt - started) / 1000
+  await watch.stop()
   // Quiet for a moment: nothing more is written once the last values are in.
   await new Promise((resolve) => setTimeout(resolve, 1_000))
   const after = await sfStats()
@@ -265,6 +306,7 @@ console.log(JSON.stringify({
   bench: 'export',
   order: ORDER,
   producer: PRODUCER,
+  standIns: STAND_INS,
   events: N,
   users: U,
   partitions,

@@ -30,25 +30,18 @@
  * `--orgs` defaults to SANDBOX_SALESFORCE_ORGS (else 2), `--merchants` to twice the orgs.
  * Options take `=` (bench/run.ts reads a bare word as a benchmark's name).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import jsforce from 'jsforce'
 import { StreamingExtension } from 'jsforce/lib/api/streaming.js'
 import type { Test } from 'tap'
-import { mintDashboardToken } from '../sandbox/dashboard/token.ts'
 import { orgNumbered } from '../sandbox/salesforce/orgs.ts'
-import { buildApp } from '../src/app.ts'
 import { importEngines } from '../src/engines.ts'
-import { createLogger } from '../src/logger.ts'
-import { createServices } from '../src/services.ts'
-import { deleteTestTopics, dropSchema, freePort, kafkaBrokers, postgresUrl, randomName, testConfig, waitFor } from '../test/helpers/index.ts'
+import { waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords, type TestMerchant } from '../test/helpers/merchant.ts'
-import { baseProcessEnv, startStandIns } from '../test/helpers/process-stack.ts'
-import { callJson, DASHBOARD_ORIGIN, DASHBOARD_SECRET, kafkaEnvOf, kafkaNamesFor, startStack, type Stack } from '../test/helpers/stack.ts'
+import { startStack } from '../test/helpers/stack.ts'
+import { startBridgeBesideStandIns, type BridgeBesideStandIns } from './bridge-stack.ts'
 import type { SteadyUpdates, SteadyUpdatesDone } from './steady-updates.ts'
 
 const { values } = parseArgs({
@@ -109,51 +102,9 @@ const components = importEngines({
     },
   },
 })
-const stack = STAND_INS === 'inline'
+const stack: BridgeBesideStandIns = STAND_INS === 'inline'
   ? await startStack(t, { backend: BACKEND, salesforceOrgs: ORGS, env: { LOG_LEVEL: 'warn' }, components })
-  : await startBridgeBesideStandIns()
-
-/**
- * The stand-ins in child processes of their own (as Salesforce and Cohort are other systems),
- * the bridge in this one: what a test stack does, with the stand-ins' URLs.
- */
-async function startBridgeBesideStandIns(): Promise<Stack> {
-  const names = kafkaNamesFor()
-  // Salesforce from one child, Cohort from another (each child serves both; the other idles):
-  // one stand-in's work must not delay the other's answers, as it would not in production.
-  const env = { ...baseProcessEnv(), LOG_LEVEL: 'warn', SANDBOX_SALESFORCE_ORGS: String(ORGS), KAFKA_BROKERS: kafkaBrokers.join(',') }
-  const [ofSalesforce, ofCohort] = await Promise.all([startStandIns(t, env), startStandIns(t, { ...env, KAFKA_TOPIC_COHORT_EVENTS: names.topics.cohortEvents })])
-  const standIns = { salesforce: ofSalesforce.salesforce, cohort: ofCohort.cohort }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-import-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const schema = BACKEND === 'postgres' ? randomName('bench').replace(/-/g, '_') : null
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const config = testConfig({
-    LOG_LEVEL: 'warn', PORT: String(port), PUBLIC_URL: url, DATABASE_URL: schema ? postgresUrl : `sqlite:${join(dir, 'bridge.db')}`,
-    SALESFORCE_LOGIN_URL: standIns.salesforce, SALESFORCE_SANDBOX_LOGIN_URL: standIns.salesforce, COHORT_API_URL: standIns.cohort,
-    DASHBOARD_JWT_SECRET: DASHBOARD_SECRET, DASHBOARD_ORIGIN, ...kafkaEnvOf(names),
-  })
-  const services = createServices(config, { logger: createLogger({ level: 'warn' }), clientId: 'bench-import', ...(schema ? { schema } : {}) })
-  await services.store.migrate()
-  const app = await buildApp(services, { components })
-  await app.listen({ port, host: '127.0.0.1' })
-  t.teardown(async () => {
-    await app.close()
-    if (schema) await dropSchema(schema)
-    await deleteTestTopics(Object.values(names.topics))
-  })
-  const token = (claims: { merchantId?: string }) => mintDashboardToken(DASHBOARD_SECRET, claims, { ttlSeconds: 600 })
-  // What the merchant helpers use of a stack.
-  return {
-    salesforce: { url: standIns.salesforce },
-    cohort: { url: standIns.cohort },
-    services,
-    token,
-    call: async (method: string, path: string, options: { merchantId?: string; body?: unknown } = {}) =>
-      callJson(url, method, path, { body: options.body, token: options.merchantId ? await token({ merchantId: options.merchantId }) : undefined }),
-  } as unknown as Stack
-}
+  : await startBridgeBesideStandIns(t, { backend: BACKEND, orgs: ORGS, components, cohortEvents: true, clientId: 'bench-import' })
 
 // Merchants round the orgs; each org's API user logs in for its merchants.
 const orgs = Array.from({ length: ORGS }, (_, i) => orgNumbered(i + 1)).map((org) => ({

@@ -56,6 +56,12 @@ export interface ExportOutcome {
   calls: number
   /** Set when the merchant must pause; `remaining` holds the changes not handled. */
   pause?: ExportPauseRequest
+  /**
+   * Set when the connection went away (disconnected) after this flush had started: what was
+   * written is stored, `remaining` holds the changes not handled (the caller parks them or
+   * tries the page again; they must not be dropped).
+   */
+  stopped?: 'salesforce.not-connected'
   remaining: UserChange[]
 }
 
@@ -176,6 +182,7 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
   } catch (err) {
     const paused = pauseOf(err, config)
     if (paused) return { ...outcome, pause: paused, remaining: live }
+    if (isNotConnected(err)) return { ...outcome, stopped: 'salesforce.not-connected', remaining: live }
     throw err
   }
 
@@ -309,11 +316,12 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
   }
 
   let pause: ExportPauseRequest | undefined
+  let stopped = false
   const unsent: UserChange[] = []
   const writeOptions = { ...options.retry, ...(options.signal ? { signal: options.signal } : {}), onCall: () => void outcome.calls++ }
   for (const [method, batch] of [['PATCH', updates], ['POST', creates]] as const) {
     if (batch.length === 0) continue
-    if (pause) {
+    if (pause || stopped) {
       unsent.push(...batch.map((w) => w.change))
       continue
     }
@@ -321,22 +329,26 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
       const results = await writeRecords(await openConnection(), method, batch.map((w) => w.body), writeOptions)
       batch.forEach((w, i) => finish(w, results[i]!, true))
     } catch (err) {
+      // A disconnect between the PATCH and the POST (the refresh finds no tokens): the
+      // updates already written are stored below, the rest goes back to the caller.
       const paused = pauseOf(err, config)
-      if (!paused) throw err
-      pause = paused
+      if (paused) pause = paused
+      else if (isNotConnected(err)) stopped = true
+      else throw err
       unsent.push(...batch.map((w) => w.change))
     }
   }
 
-  if (pause) {
+  if (pause || stopped) {
     // What was not sent is parked by the caller: its errors and traces are not recorded now.
     const waiting = new Set(unsent.map((c) => c.userId))
     const keep = <T extends { userId?: string | null }>(list: T[]) => list.filter((e) => !waiting.has(e.userId ?? ''))
     errors.splice(0, errors.length, ...keep(errors))
     traces.splice(0, traces.length, ...keep(traces))
-    outcome.pause = pause
+    if (pause) outcome.pause = pause
+    else outcome.stopped = 'salesforce.not-connected'
     outcome.remaining = unsent
-    log.warn({ reason: pause.reason, parked: unsent.length }, 'export pauses')
+    log.warn({ reason: pause?.reason ?? 'salesforce.not-connected', unsent: unsent.length }, pause ? 'export pauses' : 'the Salesforce connection went away mid-flush; what was written is stored, the rest is handed back')
   }
 
   await store.commitExportBatch({
@@ -351,6 +363,8 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
   })
   return outcome
 }
+
+const isNotConnected = (err: unknown) => err instanceof AppError && err.code === 'salesforce.not-connected'
 
 /** A failure that pauses the merchant (limit, budget, re-authorisation), or null. */
 export function pauseOf(err: unknown, config: Config): ExportPauseRequest | null {

@@ -326,6 +326,12 @@ export function createExporter(services: Services, options: ExporterOptions = {}
     const waiting = new Set(outcome.remaining.map((c) => c.userId))
     await store.ackParkedChanges(lane.merchantId, page.filter((p) => !waiting.has(p.key)).map(({ key, seq }) => ({ key, seq })))
     if (outcome.pause) await pauseLane(lane, outcome.pause, [])
+    // Disconnected mid-drain: what is not written stays parked until the merchant exports again
+    // (the sweep drains it then); draining on now would only skip it.
+    if (outcome.stopped) {
+      forgetContext(lane.merchantId)
+      return 'done'
+    }
     return 'more'
   }
 
@@ -351,6 +357,12 @@ export function createExporter(services: Services, options: ExporterOptions = {}
       logger.debug({ merchantId: lane.merchantId, users: entries.length, updated: outcome.updated, created: outcome.created, errors: outcome.errors, calls: outcome.calls }, 'export flushed')
       flushed(lane.merchantId, outcome)
       if (outcome.pause) await pauseLane(lane, outcome.pause, outcome.remaining)
+      // Disconnected mid-flush: the unsent changes are parked (a reconnect drains them), so
+      // the batches' offsets move on without losing them.
+      else if (outcome.stopped) {
+        await park(lane, outcome.remaining)
+        forgetContext(lane.merchantId)
+      }
       for (const e of entries) e.settle()
     } catch (err) {
       if (err instanceof AppError && err.code === 'salesforce.not-connected') {

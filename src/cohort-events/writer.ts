@@ -7,6 +7,7 @@
  * the merchant, like the exporter: the exporter sends the parked changes first on resume.
  */
 import type { User } from '../cohort/index.ts'
+import { AppError } from '../errors.ts'
 import type { Services } from '../services.ts'
 import type { BackfillOutcome, BackfillWriter } from './backfill.ts'
 import type { UserChange } from './coalesce.ts'
@@ -40,6 +41,9 @@ export function createBackfillWriter(services: Services, options: { retry?: Expo
     add('unchanged', outcome.unchanged)
     add('skipped', Object.values(outcome.skipped).reduce((a, b) => a + b, 0))
     add('error', outcome.errors)
+    // Disconnected mid-page: what was written is stored; the run fails and, on a reconnect,
+    // resumes at this page (writing it again changes nothing).
+    if (outcome.stopped) throw new AppError('salesforce.not-connected', `merchant ${merchantId} was disconnected during the backfill`)
     if (outcome.pause) {
       await store.setExportPause(merchantId, { reason: outcome.pause.reason, until: outcome.pause.until })
       await store.parkExportChanges(merchantId, outcome.remaining.map(toParked))

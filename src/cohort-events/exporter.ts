@@ -28,7 +28,7 @@ import { splitByMerchant, type BatchPayload, type KafkaConsumer } from '../kafka
 import type { Services } from '../services.ts'
 import type { Settings } from '../settings/index.ts'
 import type { ParkChange, ParkedChange } from '../store/index.ts'
-import { createCoalescer, type Coalescer, type PendingEntry, type PendingValue, type UserChange } from './coalesce.ts'
+import { createCoalescer, mergeChange, type Coalescer, type PendingEntry, type PendingValue, type UserChange } from './coalesce.ts'
 import { parseUserEvent, type UserEvent } from './event.ts'
 import { exportChanges, type ExportOptions, type ExportOutcome, type ExportPauseRequest } from './export.ts'
 import { createExportMetrics } from './metrics.ts'
@@ -200,7 +200,14 @@ export function createExporter(services: Services, options: ExporterOptions = {}
 
   async function park(lane: Lane, changes: UserChange[]): Promise<void> {
     if (changes.length === 0) return
-    await store.parkExportChanges(lane.merchantId, changes.map(toParked))
+    // A user's repeats merge here first: one parked entry per user and call.
+    const byUser = new Map<string, UserChange>()
+    for (const change of changes) {
+      const seen = byUser.get(change.userId)
+      if (seen) mergeChange(seen, change)
+      else byUser.set(change.userId, { ...change, properties: { ...change.properties } })
+    }
+    await store.parkExportChanges(lane.merchantId, [...byUser.values()].map(toParked))
     metrics.parked(changes.length)
   }
 
@@ -494,6 +501,9 @@ export function createExporter(services: Services, options: ExporterOptions = {}
         topics: [config.kafka.topics.cohortEvents],
         fromBeginning: true,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? config.kafka.partitions,
+        // A batch costs about one park or one wait for a flush whatever its size, and its
+        // repeats of a user coalesce in memory first: fewer, larger batches under a backlog.
+        maxBytesPerPartition: 4 * 1024 * 1024,
         handleBatch,
       })
       await consumer.start()

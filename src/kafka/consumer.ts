@@ -93,6 +93,11 @@ export interface ConsumerSettings {
   /** Longest wait of one fetch when there is nothing new (bounds how long a stop waits for an idle fetch). Default 1,000 ms. */
   maxWaitTimeMs?: number
   /**
+   * Most bytes one fetch takes of one partition (kafkajs's default: 1 MiB); a fetch takes at
+   * most 10 MiB in all. Larger batches suit a handler whose cost is per batch rather than per message.
+   */
+  maxBytesPerPartition?: number
+  /**
    * Commit resolved offsets at most this often, in the background (and on stop, a handler's
    * throw and a rebalance), rather than after every batch. For handlers whose redelivery is
    * harmless (idempotent): a crash delivers again up to this much finished work. Default: after every batch.
@@ -226,6 +231,7 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       heartbeatInterval,
       rebalanceTimeout,
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
+      ...(settings.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: settings.maxBytesPerPartition }),
       allowAutoTopicCreation: false,
       // Our loop owns restarts (with jitter, abortable, visible in health).
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000, restartOnFailure: async () => false },

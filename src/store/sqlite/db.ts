@@ -80,8 +80,11 @@ export interface SqliteContext {
    * helper can serve both its own call and a batch.
    */
   transaction<T>(fn: () => T): T
-  /** The next number of a counter that never repeats a number. Inside a transaction. */
-  nextCounter(name: string): number
+  /**
+   * The next `count` numbers (default 1) of a counter that never repeats a number: returns the
+   * last of them, so the block is `last - count + 1 … last`. Inside a transaction.
+   */
+  nextCounter(name: string, count?: number): number
 }
 
 export const bool = (value: boolean): number => (value ? 1 : 0)
@@ -116,9 +119,9 @@ export function openSqlite(options: SqliteStoreOptions): SqliteContext {
     }
   }
 
-  function nextCounter(name: string): number {
-    const row = sql.get`INSERT INTO counters (name, value) VALUES (${name}, 1)
-      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`
+  function nextCounter(name: string, count = 1): number {
+    const row = sql.get`INSERT INTO counters (name, value) VALUES (${name}, ${count})
+      ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value`
     return Number(row!.value)
   }
 

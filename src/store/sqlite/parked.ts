@@ -1,12 +1,13 @@
 /**
  * SQLite: parked export changes and the export pause. Parking merges in memory inside the
- * write transaction, which no other writer can interleave with.
+ * write transaction, which no other writer can interleave with; reads, merges and writes a
+ * whole batch at once.
  */
 import { coalesceParkChanges, mergeParked } from '../shared/batches.ts'
 import { clampKeysetLimit } from '../shared/paging.ts'
 import { toExportPause, toParkedChange } from '../shared/rows.ts'
 import type { ParkedProperty, ParkedStore } from '../types/index.ts'
-import { codec, ms, type SqliteContext } from './db.ts'
+import { codec, jsonList, ms, type SqliteContext } from './db.ts'
 
 export function sqliteParked(ctx: SqliteContext): ParkedStore {
   const { sql } = ctx
@@ -14,25 +15,29 @@ export function sqliteParked(ctx: SqliteContext): ParkedStore {
     async parkExportChanges(merchantId, changes) {
       if (changes.length === 0) return 0
       return ctx.transaction(() => {
-        let changed = 0
-        const at = Date.now()
-        for (const change of coalesceParkChanges(changes)) {
-          const row = sql.get`SELECT properties FROM parked_changes WHERE merchant_id = ${merchantId} AND key = ${change.key}`
-          const seq = ctx.nextCounter('parked_changes')
-          if (!row) {
-            sql.run`INSERT INTO parked_changes (merchant_id, key, position, seq, properties, parked_at, updated_at)
-              VALUES (${merchantId}, ${change.key}, ${seq}, ${seq}, ${JSON.stringify(mergeParked({}, change.properties))}, ${at}, ${at})`
-            changed++
-            continue
-          }
-          const old = codec.json(row.properties) as Record<string, ParkedProperty>
-          const merged = JSON.stringify(mergeParked(old, change.properties))
-          if (merged === JSON.stringify(old)) continue
-          sql.run`UPDATE parked_changes SET properties = ${merged}, seq = ${seq}, updated_at = ${at}
-            WHERE merchant_id = ${merchantId} AND key = ${change.key}`
-          changed++
+        const input = coalesceParkChanges(changes)
+        // Batch-shaped: one read of the entries already parked, the merge in memory, one block of
+        // seq numbers and one upsert (a spill parks thousands of users at once).
+        const stored = new Map<string, string>()
+        for (const row of sql.all`SELECT key, properties FROM parked_changes
+          WHERE merchant_id = ${merchantId} AND key IN (SELECT value FROM json_each(${jsonList(input.map((c) => c.key))}))`) {
+          stored.set(String(row.key), String(row.properties))
         }
-        return changed
+        const writes: Array<{ key: string; properties: string }> = []
+        for (const change of input) {
+          const old = stored.get(change.key)
+          const merged = JSON.stringify(mergeParked(old === undefined ? {} : (codec.json(old) as Record<string, ParkedProperty>), change.properties))
+          if (merged !== old) writes.push({ key: change.key, properties: merged })
+        }
+        if (writes.length === 0) return 0
+        const first = ctx.nextCounter('parked_changes', writes.length) - writes.length + 1
+        const at = Date.now()
+        // A new entry takes its seq as its position; an existing one keeps its position.
+        sql.run`INSERT INTO parked_changes (merchant_id, key, position, seq, properties, parked_at, updated_at)
+          SELECT ${merchantId}, j.value ->> 'key', j.value ->> 'seq', j.value ->> 'seq', j.value ->> 'properties', ${at}, ${at}
+          FROM json_each(${JSON.stringify(writes.map((w, i) => ({ ...w, seq: first + i })))}) AS j WHERE true
+          ON CONFLICT (merchant_id, key) DO UPDATE SET properties = excluded.properties, seq = excluded.seq, updated_at = excluded.updated_at`
+        return writes.length
       })
     },
 
@@ -43,13 +48,9 @@ export function sqliteParked(ctx: SqliteContext): ParkedStore {
 
     async ackParkedChanges(merchantId, acks) {
       if (acks.length === 0) return 0
-      return ctx.transaction(() => {
-        let deleted = 0
-        for (const ack of acks) {
-          deleted += Number(sql.run`DELETE FROM parked_changes WHERE merchant_id = ${merchantId} AND key = ${ack.key} AND seq = ${ack.seq}`.changes)
-        }
-        return deleted
-      })
+      // Only entries whose seq is still the one peeked: one parked again meanwhile stays.
+      return Number(sql.run`DELETE FROM parked_changes WHERE merchant_id = ${merchantId}
+        AND (key, seq) IN (SELECT value ->> 'key', value ->> 'seq' FROM json_each(${JSON.stringify(acks)}))`.changes)
     },
 
     async countParkedChanges(merchantId) {

@@ -51,6 +51,25 @@ export async function parkedContract(t: Test, { store, open }: ContractContext):
     t.equal(await store.ackParkedChanges(merchantId, []), 0)
   })
 
+  await t.test('parked changes: a spill of thousands of keys in one call, half of them parked before', async (t) => {
+    const merchantId = uid('m')
+    const keys = Array.from({ length: 5_000 }, (_, i) => `u${String(i).padStart(4, '0')}`)
+    t.equal(await store.parkExportChanges(merchantId, keys.filter((_, i) => i % 2 === 1).map((key) => ({ key, properties: { points: { value: 1, version: 1 } } }))), 2_500)
+    const before = new Map((await store.peekParkedChanges(merchantId, 1_000)).map((p) => [p.key, p.seq]))
+    t.equal(await store.parkExportChanges(merchantId, keys.map((key) => ({ key, properties: { points: { value: 2, version: 2 } } }))), 5_000, 'every key written: new or newer')
+    t.equal(await store.countParkedChanges(merchantId), 5_000)
+    const all = []
+    for (let page; (page = await store.peekParkedChanges(merchantId, 1_000)).length > 0;) {
+      all.push(...page)
+      await store.ackParkedChanges(merchantId, page.map(({ key, seq }) => ({ key, seq })))
+    }
+    t.same(all.map((p) => p.key), [...keys.filter((_, i) => i % 2 === 1), ...keys.filter((_, i) => i % 2 === 0)], 'the parked-before keep their place, the new follow in call order')
+    t.ok(all.every((p) => p.properties.points?.value === 2), 'every entry has the newer value')
+    t.equal(new Set(all.map((p) => p.seq)).size, 5_000, 'distinct seqs')
+    t.ok(all.every((p) => !before.has(p.key) || p.seq > before.get(p.key)!), 'a re-parked entry takes a new seq')
+    t.equal(await store.countParkedChanges(merchantId), 0, 'acked in pages')
+  })
+
   await t.test('parked changes: two instances parking one key at once both land', async (t) => {
     const other = await open(t)
     const merchantId = uid('m')

@@ -1,5 +1,6 @@
 /** parseUserEvent's hand-written check gives the schema's verdict and value on every variant. */
 import t from 'tap'
+import { checkVerdicts } from '../helpers/verdicts.ts'
 import { CohortUserEvent, parseUserEvent } from '../../src/cohort-events/event.ts'
 
 const base = {
@@ -24,18 +25,14 @@ for (const key of Object.keys(base)) {
 variants.push(['an array', [base]], ['a string', 'x'], ['a number', 1], ['null', null])
 
 t.test('every variant: the same verdict and the same event as the schema', async (t) => {
-  let accepted = 0
-  for (const [name, value] of variants) {
-    const text = JSON.stringify(value) ?? 'null'
-    const ours = parseUserEvent(text)
-    const theirs = CohortUserEvent.safeParse(JSON.parse(text))
-    t.equal(ours.ok, theirs.success, name)
-    if (ours.ok && theirs.success) {
-      accepted++
-      t.same(ours.event, theirs.data, `${name}: same event`)
-    }
-    if (!ours.ok && !theirs.success) t.match(ours.reason, /^breaks the user event schema: /, `${name}: the schema's reason`)
-  }
+  const accepted = checkVerdicts(t, variants, {
+    ours: (text) => {
+      const parsed = parseUserEvent(text)
+      return parsed.ok ? { ok: true, value: parsed.event } : parsed
+    },
+    theirs: (json) => CohortUserEvent.safeParse(json),
+    reason: /^breaks the user event schema: /,
+  })
   t.ok(accepted >= 10, `good events are among the variants (${accepted})`)
 })
 

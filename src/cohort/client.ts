@@ -124,16 +124,24 @@ export function createCohortClient(options: CohortClientOptions): CohortClient {
     throw new AppError(code, `Cohort ${what} refused: ${detail}`, { cause, retryAfterSeconds: res.status === 429 ? parseRetryAfter(res.headers.get('retry-after')) ?? 1 : undefined })
   }
 
-  function call<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, callOptions: CallOptions | undefined): Promise<z.infer<S>> {
+  async function call<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, callOptions: CallOptions | undefined): Promise<z.infer<S>> {
     const signal = callOptions?.signal
-    return retry(() => once(method, path, schema, body, signal), {
-      retries: 5,
-      minDelayMs: 200,
-      maxDelayMs: 10_000,
-      ...options.retry,
-      ...(signal ? { signal } : {}),
-      onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, code: (error as AppError).code, reason: (error as Error).message }, 'Cohort call failed, retrying'),
-    })
+    try {
+      return await retry(() => once(method, path, schema, body, signal), {
+        retries: 5,
+        minDelayMs: 200,
+        maxDelayMs: 10_000,
+        ...options.retry,
+        ...(signal ? { signal } : {}),
+        onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, code: (error as AppError).code, reason: (error as Error).message }, 'Cohort call failed, retrying'),
+      })
+    } catch (err) {
+      // Aborted before the first attempt or in a backoff sleep, the retry helper rejects with the
+      // signal's reason (whatever the caller gave, a bare AbortError by default); mid-request,
+      // once() says `aborted`. One answer wherever the abort lands: `aborted`, the reason kept.
+      if (signal?.aborted && !(err instanceof AppError && err.code === 'aborted')) throw new AppError('aborted', `Cohort ${method} ${path.split('?')[0]} aborted`, { cause: err })
+      throw err
+    }
   }
 
   const merchantPath = (merchantId: string) => `/internal/merchants/${encodeURIComponent(merchantId)}`

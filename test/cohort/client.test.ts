@@ -7,7 +7,7 @@ import { createCohortClient, type CohortClientOptions } from '../../src/cohort/i
 import { Secret } from '../../src/config.ts'
 import { AppError } from '../../src/errors.ts'
 import { createCohortSandbox, type CohortSandbox } from '../../sandbox/cohort/index.ts'
-import { createLogSink, randomName } from '../helpers/index.ts'
+import { createLogSink, randomName, waitFor } from '../helpers/index.ts'
 
 async function setup(t: Test, clientOptions: Partial<CohortClientOptions> = {}) {
   const sandbox = createCohortSandbox({ port: 0, kafka: null })
@@ -175,26 +175,38 @@ t.test('a slow answer times out and is retried; retries run out with the cause k
 })
 
 t.test('an abort signal ends a call and its retries at once, with code aborted', async (t) => {
-  const { sandbox, client, merchantId } = await setup(t, { retry: { retries: 50, minDelayMs: 1000, maxDelayMs: 1000 } })
-  // Mid-request: a slow answer, aborted while waiting.
+  const { sandbox, client, merchantId, sink } = await setup(t, { retry: { retries: 50, minDelayMs: 1000, maxDelayMs: 1000 } })
+  // Mid-request: a slow answer, aborted once the stand-in has the request (not after a fixed
+  // delay, which on a loaded machine may land before the request is sent).
   await fault(sandbox, { kind: 'latency', count: 1, latencyMs: 5000 })
   const slow = new AbortController()
+  const before = (await stats(sandbox)).total
   const started = Date.now()
-  setTimeout(() => slow.abort(), 100)
-  await t.rejects(client.lookupUsers(merchantId, ['a@example.com'], { signal: slow.signal }), { code: 'aborted', retriable: false })
-  t.ok(Date.now() - started < 2000, 'did not wait for the slow answer')
+  const lookup = client.lookupUsers(merchantId, ['a@example.com'], { signal: slow.signal })
+  await waitFor(async () => (await stats(sandbox)).total > before, 4_000, 'the slow request reached the stand-in')
+  slow.abort()
+  await t.rejects(lookup, { code: 'aborted', retriable: false })
+  t.ok(Date.now() - started < 4500, 'did not wait for the slow answer')
 
-  // Between retries: a failing call waiting for its next attempt.
-  await fault(sandbox, { kind: 'http-503', count: 100 })
+  // Between retries: a call refused with Retry-After 30 s, aborted once it sleeps before its
+  // next attempt (the retry warning is logged just before the sleep). A 503's backoff is
+  // jittered down to ~0 ms at times, so the abort could land in a request instead.
+  await fault(sandbox, { kind: 'rate-limit', count: 1, retryAfterSeconds: 30 })
   const backoff = new AbortController()
   const began = Date.now()
-  setTimeout(() => backoff.abort(), 150)
-  const err = await client.batchUsers(merchantId, [{ op: 'create', email: 'x@example.com', properties: {} }], { signal: backoff.signal }).catch((e: unknown) => e)
-  t.ok(Date.now() - began < 1500, 'the backoff sleep ended with the abort')
-  t.equal((err as Error).name, 'AbortError', 'rejects with the abort, not a Cohort failure')
+  const batch = client.batchUsers(merchantId, [{ op: 'create', email: 'x@example.com', properties: {} }], { signal: backoff.signal })
+  await waitFor(() => /Cohort call failed, retrying/.test(sink.text()), 10_000, 'the call waiting for its next attempt')
+  backoff.abort()
+  const err = await batch.catch((e: unknown) => e)
+  t.ok(Date.now() - began < 15_000, 'the backoff sleep ended with the abort, not after its 30 s')
+  t.match(err, { code: 'aborted', retriable: false }, 'rejects with aborted, not the Cohort failure')
+  t.match((err as AppError).cause, { name: 'AbortError' }, 'the abort kept as the cause')
+  t.equal((await stats(sandbox)).byEndpoint['POST /internal/merchants/:m/users/batch'], 1, 'no attempt after the abort')
   const already = new AbortController()
   already.abort()
-  await t.rejects(client.getUser(merchantId, 'u_1', { signal: already.signal }), 'an aborted signal makes no call')
+  const calls = (await stats(sandbox)).total
+  await t.rejects(client.getUser(merchantId, 'u_1', { signal: already.signal }), { code: 'aborted' }, 'an aborted signal makes no call')
+  t.equal((await stats(sandbox)).total, calls, 'no call made')
 })
 
 t.test('a response that breaks the contract is an invalid-response error, not retried', async (t) => {

@@ -90,7 +90,8 @@ t.test('a broker that is not there: start returns at once, health says connectin
   const consumer = kafka.createConsumer({ groupId: randomName('test.group'), topics: ['anything'], handleBatch: async () => undefined })
   started = Date.now()
   await consumer.start()
-  t.ok(Date.now() - started < 200, `the consumer start returned in ${Date.now() - started} ms`)
+  // start() connects in the background: it returns in a few ms (400 leaves room for a loaded machine, under the 500 ms connection timeout).
+  t.ok(Date.now() - started < 400, `the consumer start returned in ${Date.now() - started} ms`)
   t.match(kafka.health(), { connected: false, consumers: [{ state: 'connecting', assignedPartitions: [] }] })
   await waitFor(() => kafka.health().consumers[0]?.lastError !== undefined, 15_000, 'a first failed attempt')
   const { lastError } = kafka.health().consumers[0] ?? {}

@@ -27,12 +27,6 @@ export interface ImporterOptions {
    * again what the last second applied, which applies nothing twice (reduce.ts). Default 1000 ms.
    */
   commitIntervalMs?: number
-  /**
-   * Fetch ahead of the apply (consumer.ts `fetchAheadMessages`): unapplied messages a partition
-   * may hold before it is paused. The next fetch no longer waits for the slowest merchant's share
-   * of the last one. Default 2,000; 0 turns it off (kafkajs's fetch, handle, fetch).
-   */
-  fetchAheadMessages?: number
   /** Called after each merchant share is applied (tests, benchmarks). */
   onApplied?: (merchantId: string, outcome: ApplyOutcome) => void
 }
@@ -45,7 +39,6 @@ export function createImporter(services: Services, options: ImporterOptions = {}
   const deps = { config, store, cohort: services.cohort, connections: services.connections, users, logger }
   const topic = config.kafka.topics.salesforceChanges
   let consumer: KafkaConsumer | undefined
-  const fetchAhead = options.fetchAheadMessages ?? 2000
 
   async function handleBatch(payload: BatchPayload, { signal }: { signal: AbortSignal }): Promise<void> {
     const { batch } = payload
@@ -53,15 +46,12 @@ export function createImporter(services: Services, options: ImporterOptions = {}
       const parsed = parseChangeMessage(value)
       return parsed.ok ? { ok: true, value: parsed.message } : parsed
     }, 'import.invalid-message')
-    // The merchants' shares join their lanes in this turn, in the order of the calls: with
-    // fetch-ahead the next batch of the partition may be handed over before this one finished.
-    const shares = [...byMerchant].map(([merchantId, messages]) => handleMerchant(merchantId, messages, signal))
     if (dead.length > 0) {
       await kafka.produce(config.kafka.topics.dlq, dead)
       metrics.deadLetters(dead.length)
       logger.warn({ topic: batch.topic, partition: batch.partition, count: dead.length }, 'unparseable salesforce.changes messages sent to the dead-letter topic')
     }
-    await Promise.all(shares)
+    await Promise.all([...byMerchant].map(([merchantId, messages]) => handleMerchant(merchantId, messages, signal)))
   }
 
   // One share per merchant at a time in this process: two partitions may carry records with
@@ -140,11 +130,6 @@ export function createImporter(services: Services, options: ImporterOptions = {}
         fromBeginning: true,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? config.kafka.partitions,
         commitIntervalMs: options.commitIntervalMs ?? 1000,
-        // Fetching ahead, a fetch gathers up to 5 ms of messages: one fetch and one share per
-        // merchant for them, not one per message or two (a pause's resume waits for it too).
-        // Several batches of a partition may be in flight: their shares join the merchant lanes
-        // in call order, and a lane applies in that order.
-        ...(fetchAhead > 0 ? { fetchAheadMessages: fetchAhead, fetchAheadInFlight: 8, maxWaitTimeMs: 5, fetchMinBytes: 1_000_000 } : {}),
         handleBatch,
       })
       await consumer.start()

@@ -22,14 +22,6 @@
  *   instead of kafkajs's commit after every batch (a broker round trip before the next fetch
  *   of every partition). What is committed is still only what a handler finished; a crash
  *   delivers again what was finished since the last commit.
- * - With `fetchAheadMessages` (fetch-ahead.ts), a batch is handed to its partition's queue and
- *   kafkajs fetches on (kafkajs 2.2.4 otherwise fetches again only once every batch of the last
- *   fetch is handled). Resolved then means handed over, so the committer commits the applied
- *   offsets instead: never past a handler in flight or one that failed, never for a partition
- *   after the assignment it was applied in ended. A partition holding too much is paused. A
- *   rebalance stops taking and commits what the applies in flight finish before the re-join;
- *   a stop gives them `stopGraceMs`, commits, then leaves; a throwing handler commits what
- *   finished and restarts the consumer (redelivery from there, nothing skipped).
  */
 import type { Consumer, EachBatchPayload, IMemberAssignment, Kafka } from 'kafkajs'
 import { createCoalescedWriter, type CoalescedWriter } from '../coalesce.ts'
@@ -38,7 +30,6 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { backoffDelay, retry, sleep } from '../retry.ts'
 import { isRetriableKafkaError, shortReason, toKafkaError } from './errors.ts'
-import { createFetchAhead, type FetchAhead } from './fetch-ahead.ts'
 import type { KafkaMetrics, PartitionLagSample } from './metrics.ts'
 
 export interface TopicPartition {
@@ -107,36 +98,11 @@ export interface ConsumerSettings {
    */
   maxBytesPerPartition?: number
   /**
-   * The broker answers a fetch once it has this many bytes (or `maxWaitTimeMs` passed). Default 1.
-   * With fetch-ahead, a larger value with a short `maxWaitTimeMs` gathers a few milliseconds of
-   * messages per fetch instead of one fetch (and one small handler call) per message or two.
-   */
-  fetchMinBytes?: number
-  /**
    * Commit resolved offsets at most this often, in the background (and on stop, a handler's
    * throw and a rebalance), rather than after every batch. For handlers whose redelivery is
    * harmless (idempotent): a crash delivers again up to this much finished work. Default: after every batch.
    */
   commitIntervalMs?: number
-  /**
-   * Fetch ahead of the handler (fetch-ahead.ts): a batch is queued for its partition (applied
-   * in order, one at a time) and kafkajs fetches on, instead of fetching again only once every
-   * partition of the last fetch is handled. A partition with more than this many unhandled
-   * messages is paused until half are handled; batches waiting together go to the handler as
-   * one. Offsets are committed only up to what a handler finished (with `commitIntervalMs`, or
-   * after every batch), never for a partition after it was revoked. A throwing handler: what
-   * finished is committed, the consumer restarts (backoff as after a crash) and everything
-   * after is delivered again; no kafkajs retries of the batch first. Default: off.
-   */
-  fetchAheadMessages?: number
-  /**
-   * With fetch-ahead, handler calls of one partition that may run at once (started in offset
-   * order; offsets committed only over the finished prefix). Default 1. More only for a handler
-   * that keeps the order itself from the order of its calls.
-   */
-  fetchAheadInFlight?: number
-  /** With fetch-ahead, how long a stop lets the handlers in flight finish before their signal aborts. Default 5,000 ms. */
-  stopGraceMs?: number
   /** Background restarts: first backoff ceiling and largest backoff. Default 500 and 30,000 ms. */
   restartMinDelayMs?: number
   restartMaxDelayMs?: number
@@ -156,8 +122,6 @@ interface Run {
   consumer: Consumer | undefined
   /** The background committer of the kafkajs consumer now running (with commitIntervalMs). */
   committer: CoalescedWriter<EachBatchPayload> | undefined
-  /** The fetch-ahead queues of that consumer (with fetchAheadMessages). */
-  ahead: FetchAhead | undefined
   done: Promise<void>
 }
 
@@ -210,14 +174,11 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
   }
 
   /** Commits what the group's members resolved and did not commit yet; a failure only means redelivery. */
-  function createCommitter(intervalMs: number, ahead: FetchAhead | undefined): CoalescedWriter<EachBatchPayload> {
+  function createCommitter(intervalMs: number): CoalescedWriter<EachBatchPayload> {
     return createCoalescedWriter(async (payload: EachBatchPayload) => {
       try {
-        // With fetch-ahead, resolved is only handed over: the applied offsets are committed.
-        // Read and sent in one turn, so a join cannot come between the check and the request.
-        const offsets = ahead ? ahead.uncommitted() : payload.uncommittedOffsets()
+        const offsets = payload.uncommittedOffsets()
         if (offsets.topics.length > 0) await payload.commitOffsetsIfNecessary(offsets)
-        ahead?.committed(offsets)
       } catch (err) {
         log.warn({ reason: shortReason(err) }, 'committing offsets failed; the next commit covers them (a crash before it redelivers)')
       }
@@ -261,48 +222,6 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
     lag.set(`${batch.topic}:${batch.partition}`, { groupId, topic: batch.topic, partition: batch.partition, lag: Math.max(0, Number(batch.offsetLag())) })
   }
 
-  function trackApplied(payload: EachBatchPayload, committer: CoalescedWriter<EachBatchPayload>): void {
-    const { batch } = payload
-    committer.offer(payload)
-    consecutiveCrashes = 0
-    lag.set(`${batch.topic}:${batch.partition}`, { groupId, topic: batch.topic, partition: batch.partition, lag: Math.max(0, Number(batch.offsetLag())) })
-  }
-
-  function createAhead(signal: AbortSignal, applied: (payload: EachBatchPayload) => void, fail: (err: unknown) => void): FetchAhead {
-    return createFetchAhead({
-      maxBufferedMessages: settings.fetchAheadMessages!,
-      maxInFlight: settings.fetchAheadInFlight ?? 1,
-      apply: async (payload) => {
-        try {
-          await settings.handleBatch(payload, { signal })
-        } catch (err) {
-          if (!signal.aborted) lastError = `handler ${shortReason(err)}`
-          throw err
-        }
-      },
-      discardResult: () => signal.aborted,
-      onApplied: applied,
-      onFailure: fail,
-    })
-  }
-
-  /** Fetch-ahead: commit what was applied now (a handler's own resolveOffset included). */
-  async function commitApplied(ahead: FetchAhead, committer: CoalescedWriter<EachBatchPayload> | undefined): Promise<void> {
-    const payload = ahead.latest()
-    if (!committer || !payload) return
-    committer.offer(payload)
-    await committer.flush()
-  }
-
-  /** A handler threw (fetch-ahead): commit what was applied, then restart so the rest comes again from there. */
-  async function restartAfterFailure(consumer: Consumer, ahead: FetchAhead, committer: CoalescedWriter<EachBatchPayload>, onCrash: (err: unknown) => void, err: unknown): Promise<void> {
-    await ahead.close()
-    await commitApplied(ahead, committer)
-    ahead.fence()
-    await consumer.disconnect().catch(() => undefined)
-    onCrash(err)
-  }
-
   /** One kafkajs consumer: connect, subscribe, run. Resolves with a promise of its crash. */
   async function startOnce(current: Run): Promise<{ crashed: Promise<unknown> }> {
     const { signal } = current.controller
@@ -313,25 +232,17 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       rebalanceTimeout,
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       ...(settings.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: settings.maxBytesPerPartition }),
-      minBytes: settings.fetchMinBytes ?? 1,
       allowAutoTopicCreation: false,
       // Our loop owns restarts (with jitter, abortable, visible in health).
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000, restartOnFailure: async () => false },
     })
     current.consumer = consumer
+    const committer = settings.commitIntervalMs === undefined ? undefined : createCommitter(settings.commitIntervalMs)
+    current.committer = committer
     let onCrash: (error: unknown) => void = () => undefined
     const crashed = new Promise<unknown>((resolve) => (onCrash = resolve))
-    let committer: CoalescedWriter<EachBatchPayload> | undefined
-    const ahead = settings.fetchAheadMessages === undefined ? undefined : createAhead(signal, (payload) => trackApplied(payload, committer!), (err) => {
-      void restartAfterFailure(consumer, ahead!, committer!, onCrash, err)
-    })
-    // Fetch-ahead always commits itself (after every batch without commitIntervalMs).
-    if (ahead || settings.commitIntervalMs !== undefined) committer = createCommitter(settings.commitIntervalMs ?? 0, ahead)
-    current.committer = committer
-    current.ahead = ahead
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (signal.aborted) return
-      ahead?.joined()
       revokeAll() // eager rebalancing: a re-join gave up whatever was held before
       assigned = flatten(payload.memberAssignment)
       state = 'running'
@@ -341,8 +252,7 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
     consumer.on(consumer.events.REBALANCING, () => {
       // Best effort, before the re-join: the partitions may go to another member, which would
       // otherwise start from the last commit.
-      if (ahead) void ahead.revoke().then(() => commitApplied(ahead, committer))
-      else void committer?.flush()
+      void committer?.flush()
       revokeAll()
     })
     consumer.on(consumer.events.CRASH, ({ payload }) => onCrash(payload.error))
@@ -357,7 +267,7 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
         // kafkajs commits after every batch whenever autoCommit is on (autoCommitInterval does
         // not change that path), so the committer takes over entirely.
         autoCommit: committer === undefined,
-        eachBatch: ahead ? async (payload) => void (signal.aborted || ahead.offer(payload)) : (payload) => handle(payload, signal, committer),
+        eachBatch: (payload) => handle(payload, signal, committer),
       })
     } catch (err) {
       await consumer.disconnect().catch(() => undefined)
@@ -396,9 +306,6 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
       metrics.consumerCrash(groupId)
       state = 'crashed'
       if (!lastError?.startsWith('handler ')) lastError = `crash ${shortReason(error)}`
-      // The next consumer starts from the last commit: the applies still in flight finish first.
-      await current.ahead?.close()
-      current.ahead?.fence()
       revokeAll()
       const delayMs = backoffDelay(consecutiveCrashes, backoff)
       log.error({ err: error, delayMs, crashes: consecutiveCrashes }, 'consumer crashed; restarting it in the background')
@@ -410,29 +317,9 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
     }
   }
 
-  /**
-   * Fetch-ahead: nothing more is taken, the handlers in flight get `stopGraceMs` to finish
-   * before their signal aborts, what they applied is committed, and then the group is left.
-   */
-  async function stopAhead(current: Run): Promise<void> {
-    const settled = current.ahead!.close()
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, settings.stopGraceMs ?? 5_000)))])
-    clearTimeout(timer)
-    current.controller.abort(new AppError('aborted', `consumer ${groupId} is stopping`))
-    await settled
-    await commitApplied(current.ahead!, current.committer)
-    current.ahead?.fence()
-    await current.consumer?.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'))
-    await current.done
-    // A restart may have made a newer kafkajs consumer meanwhile.
-    await current.ahead?.close()
-    await current.consumer?.disconnect().catch(() => undefined)
-  }
-
   const lifecycle = createComponent(`consumer:${groupId}`, {
     async start() {
-      const current: Run = { controller: new AbortController(), consumer: undefined, committer: undefined, ahead: undefined, done: Promise.resolve() }
+      const current: Run = { controller: new AbortController(), consumer: undefined, committer: undefined, done: Promise.resolve() }
       run = current
       lastError = undefined
       consecutiveCrashes = 0
@@ -442,8 +329,7 @@ export function createManagedConsumer(deps: { kafka: Kafka; logger: Logger; metr
     async stop() {
       const current = run
       run = undefined
-      if (current?.ahead) await stopAhead(current)
-      else if (current) {
+      if (current) {
         // disconnect() first marks the kafkajs runner as stopping, so what the handler throws
         // once its signal aborts is not retried; it then waits for the handler and commits
         // the offsets that were resolved (with commitIntervalMs: the committer first commits

@@ -81,10 +81,10 @@ export interface SqliteContext {
    */
   transaction<T>(fn: () => T): T
   /**
-   * The next `count` numbers (default 1) of a counter that never repeats a number: returns the
-   * last of them, so the block is `last - count + 1 … last`. Inside a transaction.
+   * Takes the next `count` numbers of a counter that never repeats a number and returns the
+   * first of them: the block is `first … first + count - 1`. Inside a transaction.
    */
-  nextCounter(name: string, count?: number): number
+  takeCounters(name: string, count: number): number
 }
 
 export const bool = (value: boolean): number => (value ? 1 : 0)
@@ -119,13 +119,13 @@ export function openSqlite(options: SqliteStoreOptions): SqliteContext {
     }
   }
 
-  function nextCounter(name: string, count = 1): number {
+  function takeCounters(name: string, count: number): number {
     const row = sql.get`INSERT INTO counters (name, value) VALUES (${name}, ${count})
       ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value`
-    return Number(row!.value)
+    return Number(row!.value) - count + 1
   }
 
-  return { db, sql, prepare, transaction, nextCounter }
+  return { db, sql, prepare, transaction, takeCounters }
 }
 
 /**

@@ -30,7 +30,7 @@ export function sqliteParked(ctx: SqliteContext): ParkedStore {
           if (merged !== old) writes.push({ key: change.key, properties: merged })
         }
         if (writes.length === 0) return 0
-        const first = ctx.nextCounter('parked_changes', writes.length) - writes.length + 1
+        const first = ctx.takeCounters('parked_changes', writes.length)
         const at = Date.now()
         // A new entry takes its seq as its position; an existing one keeps its position.
         sql.run`INSERT INTO parked_changes (merchant_id, key, position, seq, properties, parked_at, updated_at)

@@ -131,8 +131,11 @@ t.test('serve: migrates, creates topics, answers /readyz, drains on SIGTERM and 
   const url = String(listening?.url)
   t.ok(lines().some((l) => l.msg === 'created topics'), 'topics created at start')
 
-  const ready = await fetch(`${url}/readyz`)
-  t.equal(ready.status, 200)
+  // Ready once the store, Kafka and the consumers are: the consumers join their groups after
+  // the listener is up, so /readyz answers 503 for a moment first (seen on a loaded machine).
+  let readyStatus = 0
+  await waitFor(async () => (readyStatus = (await fetch(`${url}/readyz`)).status) === 200, 30_000, 'the service to be ready').catch(() => undefined)
+  t.equal(readyStatus, 200, 'ready')
   t.equal((await fetch(`${url}/metrics`)).status, 404, 'metrics moved off the main listener')
   const metrics = await fetch(String(listening?.metricsUrl) + '/metrics')
   t.equal(metrics.status, 200)

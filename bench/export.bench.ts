@@ -50,6 +50,7 @@ import { connectMerchant, salesforceRecords } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
 import { startBridgeBesideStandIns, type BridgeBesideStandIns } from './bridge-stack.ts'
 import { produceEvents } from './produce-events.ts'
+import { profile } from './profile.ts'
 import type { ProduceJob } from './produce-worker.ts'
 import type { VisibilityJob } from './visibility-worker.ts'
 
@@ -287,8 +288,12 @@ const engine = await (async () => {
   const producer = await readyProducer(stack.topics.cohortEvents)
   globalThis.gc?.()
   const started = performance.timeOrigin + performance.now()
-  const producedSeconds = await producer.go()
-  await waitFor(() => watch.visible >= U, 600_000, `every Contact at its last value (${watch.visible} of ${U})`)
+  // BENCH_PROFILE=dir: a CPU profile of this thread over the timed window (bench/profile.ts).
+  const producedSeconds = await profile('export-engine', async () => {
+    const produced = await producer.go()
+    await waitFor(() => watch.visible >= U, 600_000, `every Contact at its last value (${watch.visible} of ${U})`)
+    return produced
+  })
   const seconds = (watch.lastVisibleAt - started) / 1000
   await watch.stop()
   // Quiet for a moment: nothing more is written once the last values are in.

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path'
 import { AppError } from '../errors.ts'
 import { createPostgresStore } from './postgres/index.ts'
-import { createSqliteStore } from './sqlite/index.ts'
+import { createThreadedSqliteStore } from './sqlite/thread.ts'
 import type { Store } from './types/index.ts'
 
 export type * from './types/index.ts'
@@ -19,7 +19,7 @@ export function createStore(options: { url: string; schema?: string }): Store {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length)
     if (path === '') throw new AppError('store.unsupported-url', 'The sqlite: state store URL has no file path')
-    return createSqliteStore({ path: path === ':memory:' ? path : resolve(process.cwd(), path) })
+    return createThreadedSqliteStore({ path: path === ':memory:' ? path : resolve(process.cwd(), path) })
   }
   if (/^postgres(ql)?:\/\//i.test(url)) {
     return createPostgresStore(options.schema === undefined ? { url } : { url, schema: options.schema })

@@ -61,10 +61,11 @@ export async function runStoreContract(t: Test, makeStore: MakeStore, hooks: Bac
 }
 
 async function contract(t: Test, makeStore: MakeStore, hooks: BackendHooks): Promise<void> {
-  /** A store instance closed when subtest `tt` ends. */
+  /** A store instance, answering (a threaded store's thread has started), closed when subtest `tt` ends. */
   const open = async (tt: Test): Promise<Store> => {
     const store = await makeStore()
     tt.teardown(() => store.close())
+    await store.ping()
     return store
   }
 

@@ -22,7 +22,7 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { ApiBudget, DescribeService, FieldDetail, SalesforceConnections } from '../salesforce/index.ts'
 import type { Settings } from '../settings/index.ts'
-import type { BatchError, BatchFieldState, BatchLink, BatchTrace, ErrorResolution, FieldState, NewExportVersion, Store } from '../store/index.ts'
+import type { BatchError, BatchFieldState, BatchLink, BatchTrace, ErrorResolution, FieldState, NewExportVersion, ParkedAck, Store } from '../store/index.ts'
 import type { PendingValue, UserChange } from './coalesce.ts'
 import { PAUSING_CODES, writeRecords, type RecordResult } from './collections.ts'
 import { sameFieldValue, toFieldValue, type FieldValue } from './convert.ts'
@@ -63,12 +63,22 @@ export interface ExportOutcome {
    */
   stopped?: 'salesforce.not-connected'
   remaining: UserChange[]
+  /** Set when the batch's transaction acknowledged `options.parked` (all but `remaining`). */
+  parkedAcked?: true
 }
 
 export interface ExportOptions {
   signal?: AbortSignal
   /** Backoff of the collections calls (tests shorten it). */
   retry?: { retries?: number; minDelayMs?: number; maxDelayMs?: number }
+  /** Awaited before users without a link are looked up in Salesforce (resolve.ts). */
+  beforeLookup?: () => Promise<void>
+  /**
+   * The parked entries the changes come from (the drain): acknowledged in the batch's
+   * transaction, all but those of `remaining`. When the flush ends before its transaction
+   * (nothing to write, a pause up front), `parkedAcked` is unset and the caller acks.
+   */
+  parked?: ParkedAck[]
 }
 
 /** What a per-record export error keeps so that a retry can send the change again. */
@@ -178,7 +188,7 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
   let resolutions: Map<string, Resolution>
   try {
     fields = new Map((await deps.describe.fieldDetails(merchantId, object)).map((f) => [f.name, f]))
-    resolutions = await resolveRecords({ store, connection: openConnection, merchantId, object, emailField, cohortUserIdField: idField }, live)
+    resolutions = await resolveRecords({ store, connection: openConnection, merchantId, object, emailField, cohortUserIdField: idField, ...(options.beforeLookup ? { beforeLookup: options.beforeLookup } : {}) }, live)
   } catch (err) {
     const paused = pauseOf(err, config)
     if (paused) return { ...outcome, pause: paused, remaining: live }
@@ -351,8 +361,10 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
     log.warn({ reason: pause?.reason ?? 'salesforce.not-connected', unsent: unsent.length }, pause ? 'export pauses' : 'the Salesforce connection went away mid-flush; what was written is stored, the rest is handed back')
   }
 
+  const unsentUsers = new Set(outcome.remaining.map((c) => c.userId))
   await store.commitExportBatch({
     merchantId,
+    ...(options.parked ? { parkedAcks: options.parked.filter((p) => !unsentUsers.has(p.key)) } : {}),
     links,
     fieldStates,
     exportVersions: versions,
@@ -361,6 +373,7 @@ export async function exportChanges(deps: ExportDeps, settings: Settings, change
     resolveErrors: resolved,
     ...(outcome.updated + outcome.created > 0 ? { exportedAt: new Date() } : {}),
   })
+  if (options.parked) outcome.parkedAcked = true
   return outcome
 }
 

@@ -43,6 +43,11 @@ export interface ExporterOptions {
    * So a burst over many users costs about one write per user. Default 5 × flushSize.
    */
   spillAt?: number
+  /**
+   * Pages of parked changes in flight at once while a lane drains (the next page is read and
+   * readied while the previous one is written). Default 2.
+   */
+  drainDepth?: number
   /** Partitions handled at once. Default KAFKA_PARTITIONS. */
   partitionsConsumedConcurrently?: number
   /** How often paused merchants and parked changes are looked at. Default 2,000 ms. */
@@ -140,6 +145,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   const deps = { config, store, connections: services.connections, describe: services.describe, budget: services.budget, logger }
   const flushSize = options.flushSize ?? 200
   const spillAt = options.spillAt ?? flushSize * 5
+  const drainDepth = Math.max(1, options.drainDepth ?? 2)
   const lingerMs = config.exportLingerMs
   const instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const lanes = new Map<string, Lane>()
@@ -277,7 +283,7 @@ export function createExporter(services: Services, options: ExporterOptions = {}
         }
         if (lane.state === 'paused') break
         if (lane.state === 'draining') {
-          const drained = await drainOnce(lane)
+          const drained = await drain(lane)
           if (drained === 'wait') {
             // Another instance drains the merchant's parked changes: new ones are parked meanwhile.
             lane.timer = setTimeout(() => kick(lane), 1_000)
@@ -313,33 +319,85 @@ export function createExporter(services: Services, options: ExporterOptions = {}
   const drainLease = (merchantId: string) => `export-drain:${merchantId}`
 
   /**
-   * One page of parked changes, under the merchant's drain lease (one instance drains, the
-   * others park): `more` after a page, `done` when none is left, `wait` while another
-   * instance holds the lease, `{ lingerMs }` for a short page of changes parked less than
-   * `EXPORT_LINGER_MS` ago.
+   * Parked changes, page after page, under the merchant's drain lease (one instance drains, the
+   * others park). Up to `drainDepth` pages are in flight: the next page, the entries placed
+   * after the previous page's (so no user is in two of them), is read and readied while the
+   * previous one is written and committed; a page with users to look up in Salesforce first
+   * waits for the pages before it (their links stored). Returns once every page it started has
+   * settled: `more` (read again from the start: what was parked again meanwhile), `done` when
+   * none is left, `wait` while another instance holds the lease, `{ lingerMs }` for a short
+   * page of changes parked less than `EXPORT_LINGER_MS` ago.
    */
-  async function drainOnce(lane: Lane): Promise<'more' | 'done' | 'wait' | { lingerMs: number }> {
-    if (!(await store.acquireLease(drainLease(lane.merchantId), instance, config.leaseTtlMs))) return 'wait'
-    const page = await store.peekParkedChanges(lane.merchantId, flushSize)
-    if (page.length === 0) return 'done'
-    // A short page of fresh changes (a spill catching up) waits out the linger like pending ones.
-    const oldest = Math.min(...page.map((p) => p.parkedAt.getTime()))
-    const age = Date.now() - oldest
-    if (page.length < flushSize && age < lingerMs && !stopping) return { lingerMs: lingerMs - age }
-    const context = await contextOf(lane.merchantId)
-    if (!exporting(context)) return 'done'
-    const outcome = await exportChanges(deps, context.settings, page.map(fromParked), exportOptions())
-    flushed(lane.merchantId, outcome)
-    const waiting = new Set(outcome.remaining.map((c) => c.userId))
-    await store.ackParkedChanges(lane.merchantId, page.filter((p) => !waiting.has(p.key)).map(({ key, seq }) => ({ key, seq })))
-    if (outcome.pause) await pauseLane(lane, outcome.pause, [])
+  async function drain(lane: Lane): Promise<'more' | 'done' | 'wait' | { lingerMs: number }> {
+    const inflight = new Set<Promise<void>>()
+    const failures: unknown[] = []
+    const halt: { pause?: ExportPauseRequest; stopped?: boolean } = {}
+    let after: number | undefined
+    let result: 'more' | 'done' | 'wait' | { lingerMs: number } = 'more'
+    try {
+      for (;;) {
+        if (!(await store.acquireLease(drainLease(lane.merchantId), instance, config.leaseTtlMs))) {
+          result = 'wait'
+          break
+        }
+        const page = await store.peekParkedChanges(lane.merchantId, flushSize, after)
+        if (page.length === 0) {
+          result = after === undefined ? 'done' : 'more'
+          break
+        }
+        // A short page of fresh changes (a spill catching up) waits out the linger like pending ones.
+        const age = Date.now() - Math.min(...page.map((p) => p.parkedAt.getTime()))
+        if (page.length < flushSize && age < lingerMs && !stopping) {
+          if (after === undefined) result = { lingerMs: lingerMs - age }
+          break
+        }
+        const context = await contextOf(lane.merchantId)
+        if (!exporting(context)) {
+          if (after === undefined) result = 'done'
+          break
+        }
+        after = page.at(-1)!.position
+        const earlier = [...inflight]
+        const write = writePage(lane, context.settings, page, () => Promise.allSettled(earlier).then(() => undefined)).then((h) => {
+          if (h.pause) halt.pause ??= h.pause
+          if (h.stopped) halt.stopped = true
+        }, (err: unknown) => void failures.push(err))
+        inflight.add(write)
+        void write.finally(() => inflight.delete(write))
+        if (inflight.size >= drainDepth) await Promise.race(inflight)
+        // Deletions wait for the writes in flight, then go first (the pump runs them).
+        if (halt.pause || halt.stopped || failures.length > 0 || lane.forgets.length > 0 || page.length < flushSize) break
+      }
+    } finally {
+      await Promise.all(inflight)
+    }
+    if (failures.length > 0) throw failures[0]
+    if (halt.pause) {
+      await pauseLane(lane, halt.pause, [])
+      return 'more'
+    }
     // Disconnected mid-drain: what is not written stays parked until the merchant exports again
     // (the sweep drains it then); draining on now would only skip it.
-    if (outcome.stopped) {
+    if (halt.stopped) {
       forgetContext(lane.merchantId)
       return 'done'
     }
-    return 'more'
+    return result
+  }
+
+  /**
+   * One page of parked changes written; what was written (or recorded as an error) is acked,
+   * in the flush's own transaction when it gets that far.
+   */
+  async function writePage(lane: Lane, settings: Settings, page: ParkedChange[], beforeLookup: () => Promise<void>): Promise<{ pause?: ExportPauseRequest; stopped?: boolean }> {
+    const parked = page.map(({ key, seq }) => ({ key, seq }))
+    const outcome = await exportChanges(deps, settings, page.map(fromParked), { ...exportOptions(), beforeLookup, parked })
+    flushed(lane.merchantId, outcome)
+    if (!outcome.parkedAcked) {
+      const waiting = new Set(outcome.remaining.map((c) => c.userId))
+      await store.ackParkedChanges(lane.merchantId, parked.filter((p) => !waiting.has(p.key)))
+    }
+    return { ...(outcome.pause ? { pause: outcome.pause } : {}), ...(outcome.stopped ? { stopped: true } : {}) }
   }
 
   const exportOptions = (): ExportOptions => ({ signal: controller.signal, ...(options.retry ? { retry: options.retry } : {}) })

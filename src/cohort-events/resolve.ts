@@ -25,6 +25,12 @@ export interface ResolveOptions {
   object: string
   emailField: string
   cohortUserIdField: string
+  /**
+   * Awaited before the first Salesforce lookup (users without a link): the exporter's earlier
+   * pages, still being written, must have stored their links by then, so that a record one of
+   * them took is seen as taken here.
+   */
+  beforeLookup?: () => Promise<void>
 }
 
 const modstamp = (r: SalesforceRecord) => Date.parse(String(r.SystemModstamp ?? '')) || 0
@@ -39,6 +45,7 @@ export async function resolveRecords(options: ResolveOptions, targets: ResolveTa
   }
   let left = targets.filter((t) => !found.has(t.userId))
   if (left.length === 0) return found
+  await options.beforeLookup?.()
   const conn = await options.connection()
 
   const byId: SalesforceRecord[] = []

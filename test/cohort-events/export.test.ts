@@ -102,3 +102,38 @@ t.test('sqlite: writes lagging far behind spill to the parked changes; every las
   t.ok(calls <= 6 * 4, `900 events over 150 users sent in ${burstMs} ms → ${calls} collections calls`)
   t.equal(new Set((await contacts.list()).map((r) => r.Email)).size, 150, 'no record created twice')
 })
+
+t.test('sqlite: a drain of many pages, two in flight, lands every last value; changes arriving mid-drain win; unlinked users are looked up after the pages before them', async (t) => {
+  const { stack, merchant, contacts, users, saveExport } = await exportStack(t, { env: COALESCING_ENV, engines: { exporter: { sweepMs: 1_000, retry: { minDelayMs: 20, maxDelayMs: 200 }, spillAt: 20, drainDepth: 2 } } })
+  await saveExport({ mode: 'existing' })
+  // 700 users: four pages of 200 and a short one. The first 300 get linked by a first write;
+  // the rest are still to be found by email when the drain reaches them.
+  const emails = Array.from({ length: 700 }, (_, i) => `pages${i}@example.com`)
+  await contacts.create(emails.map((email, i) => ({ LastName: `P${i}`, Email: email })), false)
+  const ids = await users.create(emails.map((email) => ({ email })), false)
+  await Promise.all(ids.slice(0, 300).map((id) => users.update(id, { points: 1 })))
+  await waitFor(async () => (await contacts.list()).filter((r) => r.Cohort_Points__c === 1).length === 300, 30_000, 'the first 300 linked')
+  const before = await writeCalls(stack)
+  for (let round = 2; round <= 4; round++) await Promise.all(ids.map((id) => users.update(id, { points: round * 10, tier: `t${round}` })))
+  // While the drain runs: one more round for every other user.
+  await Promise.all(ids.filter((_, i) => i % 2 === 0).map((id) => users.update(id, { points: 99, tier: 'late' })))
+  const expected = (i: number) => (i % 2 === 0 ? { points: 99, tier: 'late' } : { points: 40, tier: 't4' })
+  await waitFor(async () => {
+    const byEmail = new Map((await contacts.list()).map((r) => [r.Email, r]))
+    return emails.every((email, i) => byEmail.get(email)?.Cohort_Points__c === expected(i).points && byEmail.get(email)?.Loyalty_Tier__c === expected(i).tier)
+  }, 60_000, 'every last value in Salesforce')
+  await waitFor(async () => (await merchant.health()).export.parked === 0, 10_000, 'nothing left parked')
+  const records = await contacts.list()
+  t.equal(records.length, 700, 'no record created')
+  t.equal(new Set(records.map((r) => r.Cohort_User_Id__c)).size, 700, 'each record names its own user')
+  const calls = (await writeCalls(stack)) - before
+  // 2,450 events over 700 users: about one write per user and round at worst.
+  t.ok(calls <= 4 * Math.ceil(700 / 200) + 8, `2,450 events over 700 users → ${calls} collections calls`)
+  for (const [i, id] of ids.entries()) {
+    const link = await stack.store.findLinkByUser(merchant.merchantId, id)
+    if (link?.recordId !== records.find((r) => r.Email === emails[i])?.Id) {
+      t.fail(`user ${i} is linked to its own record`)
+      break
+    }
+  }
+})

@@ -70,6 +70,8 @@ t.test('createStore picks the backend from the URL', async (t) => {
   const relativePath = relative(process.cwd(), join(dir, 'relative', 'state.db'))
   const fromRelative = track(createStore({ url: `sqlite:${relativePath}` }))
   t.equal(fromRelative.backend, 'sqlite')
+  // The store's thread opens (and creates) the file: its first answer says it has.
+  await fromRelative.ping()
   t.ok(existsSync(join(dir, 'relative', 'state.db')), 'a relative path resolves against the working directory')
   t.equal(track(createStore({ url: 'sqlite::memory:' })).backend, 'sqlite')
 

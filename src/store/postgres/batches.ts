@@ -11,6 +11,7 @@ import { writeExportVersions } from './export-versions.ts'
 import { writeFieldStates } from './field-states.ts'
 import { moveHealthForward } from './health.ts'
 import { removeLinks, writeLinks } from './links.ts'
+import { deleteParked } from './parked.ts'
 import { writeTraces } from './traces.ts'
 
 /**
@@ -47,8 +48,9 @@ export function postgresBatches(ctx: PostgresContext): BatchStore {
         const common = await writeCommon(client, batch.merchantId, parts)
         const exportVersions = await writeExportVersions(client, batch.merchantId, versions)
         if (batch.exportedAt) await noteExport(client, batch.merchantId, batch.exportedAt)
+        const parkedAcked = await deleteParked(client, batch.merchantId, batch.parkedAcks ?? [])
         await writeTraces(client, parts.traces)
-        return { ...common, exportVersions }
+        return { ...common, exportVersions, parkedAcked }
       })
     },
   }

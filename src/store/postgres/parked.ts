@@ -6,8 +6,18 @@
 import { coalesceParkChanges } from '../shared/batches.ts'
 import { clampKeysetLimit } from '../shared/paging.ts'
 import { toExportPause, toParkedChange } from '../shared/rows.ts'
-import type { ParkedStore } from '../types/index.ts'
-import { codec, jsonRows, one, rows, type PostgresContext } from './db.ts'
+import type { ParkedAck, ParkedStore } from '../types/index.ts'
+import { codec, jsonRows, one, rows, type PostgresContext, type Queryable } from './db.ts'
+
+/** Delete applied entries, only those whose seq is still the one peeked (one parked again meanwhile stays). */
+export async function deleteParked(client: Queryable, merchantId: string, acks: ParkedAck[]): Promise<number> {
+  if (acks.length === 0) return 0
+  const result = await client.query(
+    `DELETE FROM parked_changes p USING jsonb_to_recordset($2::jsonb) AS r(key text, seq bigint)
+      WHERE p.merchant_id = $1 AND p.key = r.key AND p.seq = r.seq`,
+    [merchantId, jsonRows(acks.map(({ key, seq }) => ({ key, seq })))])
+  return result.rowCount ?? 0
+}
 
 export function postgresParked({ pool }: PostgresContext): ParkedStore {
   return {
@@ -27,18 +37,13 @@ export function postgresParked({ pool }: PostgresContext): ParkedStore {
       return result.rowCount ?? 0
     },
 
-    async peekParkedChanges(merchantId, limit) {
-      const found = await rows(pool, 'SELECT * FROM parked_changes WHERE merchant_id = $1 ORDER BY position LIMIT $2', [merchantId, clampKeysetLimit(limit)])
+    async peekParkedChanges(merchantId, limit, after) {
+      const found = await rows(pool, 'SELECT * FROM parked_changes WHERE merchant_id = $1 AND position > $3 ORDER BY position LIMIT $2', [merchantId, clampKeysetLimit(limit), after ?? -1])
       return found.map((row) => toParkedChange(row, codec))
     },
 
     async ackParkedChanges(merchantId, acks) {
-      if (acks.length === 0) return 0
-      const result = await pool.query(
-        `DELETE FROM parked_changes p USING jsonb_to_recordset($2::jsonb) AS r(key text, seq bigint)
-          WHERE p.merchant_id = $1 AND p.key = r.key AND p.seq = r.seq`,
-        [merchantId, jsonRows(acks)])
-      return result.rowCount ?? 0
+      return deleteParked(pool, merchantId, acks)
     },
 
     async countParkedChanges(merchantId) {

@@ -169,6 +169,7 @@ export function toParkedChange(r: Row, c: Codec): ParkedChange {
   return {
     key: str(r.key),
     seq: num(r.seq),
+    position: num(r.position),
     properties: record(c, r.properties) as ParkedChange['properties'],
     parkedAt: c.date(r.parked_at),
     updatedAt: c.date(r.updated_at),

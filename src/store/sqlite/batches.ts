@@ -8,6 +8,7 @@ import { writeExportVersions } from './export-versions.ts'
 import { writeFieldStates } from './field-states.ts'
 import { moveHealthForward } from './health.ts'
 import { removeLinks, writeLinks } from './links.ts'
+import { deleteParked } from './parked.ts'
 import { writeTraces } from './traces.ts'
 
 export function sqliteBatches(ctx: SqliteContext): BatchStore {
@@ -42,8 +43,9 @@ export function sqliteBatches(ctx: SqliteContext): BatchStore {
         const common = writeCommon(batch.merchantId, parts)
         const exportVersions = writeExportVersions(ctx, batch.merchantId, versions)
         if (batch.exportedAt) noteExport(ctx, batch.merchantId, batch.exportedAt)
+        const parkedAcked = deleteParked(ctx, batch.merchantId, batch.parkedAcks ?? [])
         writeTraces(ctx, parts.traces)
-        return { ...common, exportVersions }
+        return { ...common, exportVersions, parkedAcked }
       })
     },
   }

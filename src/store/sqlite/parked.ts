@@ -6,8 +6,15 @@
 import { coalesceParkChanges, mergeParked } from '../shared/batches.ts'
 import { clampKeysetLimit } from '../shared/paging.ts'
 import { toExportPause, toParkedChange } from '../shared/rows.ts'
-import type { ParkedProperty, ParkedStore } from '../types/index.ts'
+import type { ParkedAck, ParkedProperty, ParkedStore } from '../types/index.ts'
 import { codec, jsonList, ms, type SqliteContext } from './db.ts'
+
+/** Delete applied entries, only those whose seq is still the one peeked (one parked again meanwhile stays). */
+export function deleteParked({ sql }: SqliteContext, merchantId: string, acks: ParkedAck[]): number {
+  if (acks.length === 0) return 0
+  return Number(sql.run`DELETE FROM parked_changes WHERE merchant_id = ${merchantId}
+    AND (key, seq) IN (SELECT value ->> 'key', value ->> 'seq' FROM json_each(${JSON.stringify(acks.map(({ key, seq }) => ({ key, seq })))}))`.changes)
+}
 
 export function sqliteParked(ctx: SqliteContext): ParkedStore {
   const { sql } = ctx
@@ -41,16 +48,13 @@ export function sqliteParked(ctx: SqliteContext): ParkedStore {
       })
     },
 
-    async peekParkedChanges(merchantId, limit) {
-      return sql.all`SELECT * FROM parked_changes WHERE merchant_id = ${merchantId} ORDER BY position LIMIT ${clampKeysetLimit(limit)}`
-        .map((row) => toParkedChange(row, codec))
+    async peekParkedChanges(merchantId, limit, after) {
+      return sql.all`SELECT * FROM parked_changes WHERE merchant_id = ${merchantId} AND position > ${after ?? -1}
+        ORDER BY position LIMIT ${clampKeysetLimit(limit)}`.map((row) => toParkedChange(row, codec))
     },
 
     async ackParkedChanges(merchantId, acks) {
-      if (acks.length === 0) return 0
-      // Only entries whose seq is still the one peeked: one parked again meanwhile stays.
-      return Number(sql.run`DELETE FROM parked_changes WHERE merchant_id = ${merchantId}
-        AND (key, seq) IN (SELECT value ->> 'key', value ->> 'seq' FROM json_each(${JSON.stringify(acks)}))`.changes)
+      return deleteParked(ctx, merchantId, acks)
     },
 
     async countParkedChanges(merchantId) {

@@ -7,6 +7,7 @@ import type { ErrorResolution, NewRecordError, RecordError } from './errors.ts'
 import type { NewExportVersion } from './export-versions.ts'
 import type { FieldState, FieldStateKey } from './field-states.ts'
 import type { LinkResult, NewLink, RecordLink } from './links.ts'
+import type { ParkedAck } from './parked.ts'
 import type { NewTraceEntry } from './traces.ts'
 
 type Loose<T extends { merchantId: string }> = Omit<T, 'merchantId'> & { merchantId?: string }
@@ -44,6 +45,11 @@ export interface ExportBatch extends BatchCommon {
   exportVersions?: NewExportVersion[]
   /** When given, the merchant's `lastExportAt` moves forward to it in the same transaction. */
   exportedAt?: Date
+  /**
+   * Parked changes this batch applied, acknowledged in the same transaction with
+   * ackParkedChanges' rule (an entry parked again meanwhile stays).
+   */
+  parkedAcks?: ParkedAck[]
 }
 
 export interface BatchResult {
@@ -62,6 +68,8 @@ export interface ImportBatchResult extends BatchResult {
 export interface ExportBatchResult extends BatchResult {
   /** The export versions actually written (higher than the stored ones). */
   exportVersions: Array<{ userId: string; property: string }>
+  /** How many of `parkedAcks` were deleted. */
+  parkedAcked: number
 }
 
 export interface BatchStore {

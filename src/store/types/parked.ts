@@ -16,10 +16,18 @@ export interface ParkChange {
 }
 
 /** A parked entry as peeked: `seq` changes whenever the entry is parked again. */
+/** A parked entry as peeked: acknowledged only while its `seq` is unchanged. */
+export interface ParkedAck {
+  key: string
+  seq: number
+}
+
 export interface ParkedChange {
   key: string
   /** Identifies this state of the entry; ack with it. */
   seq: number
+  /** Its place in park order (kept when the key is parked again). */
+  position: number
   properties: Record<string, ParkedProperty>
   /** When the key was first parked (its place in the queue). */
   parkedAt: Date
@@ -40,13 +48,16 @@ export interface ParkedStore {
    * Returns how many entries were created or changed.
    */
   parkExportChanges(merchantId: string, changes: ParkChange[]): Promise<number>
-  /** Up to `limit` (1..10000) entries in park order, left in place. */
-  peekParkedChanges(merchantId: string, limit: number): Promise<ParkedChange[]>
+  /**
+   * Up to `limit` (1..10000) entries in park order, left in place; with `after`, only those
+   * placed after that `position` (the next page while the previous one is still being written).
+   */
+  peekParkedChanges(merchantId: string, limit: number, after?: number): Promise<ParkedChange[]>
   /**
    * Delete entries once applied: each only if its `seq` is still the one peeked, so a key
    * parked again meanwhile stays (with everything merged). Returns how many were deleted.
    */
-  ackParkedChanges(merchantId: string, acks: Array<{ key: string; seq: number }>): Promise<number>
+  ackParkedChanges(merchantId: string, acks: ParkedAck[]): Promise<number>
   countParkedChanges(merchantId: string): Promise<number>
   /** Pause the merchant's export on every instance (replaces an earlier pause). */
   setExportPause(merchantId: string, pause: { reason: string; until: Date | null }): Promise<void>

@@ -121,15 +121,34 @@ export async function batchesContract(t: Test, { store }: ContractContext): Prom
     t.same(await store.getExportVersions(uid('m'), ['u1']), [], 'per merchant')
   })
 
+  await t.test('export batch: the parked entries it applied are acknowledged with it, one parked again meanwhile stays', async (t) => {
+    const merchantId = uid('m')
+    await store.parkExportChanges(merchantId, [{ key: 'u1', properties: { points: { value: 1, version: 1 } } }, { key: 'u2', properties: { points: { value: 1, version: 1 } } }, { key: 'u3', properties: { points: { value: 1, version: 1 } } }])
+    const page = await store.peekParkedChanges(merchantId, 10)
+    await store.parkExportChanges(merchantId, [{ key: 'u2', properties: { points: { value: 2, version: 2 } } }])
+    const result = await store.commitExportBatch({
+      merchantId,
+      exportVersions: [{ userId: 'u1', property: 'points', version: 1, value: 1, recordId: 'r1' }],
+      parkedAcks: page.filter((p) => p.key !== 'u3').map(({ key, seq }) => ({ key, seq })),
+    })
+    t.equal(result.parkedAcked, 1, 'u1 acknowledged; u2 was parked again, u3 not applied')
+    t.same((await store.peekParkedChanges(merchantId, 10)).map((p) => p.key), ['u2', 'u3'])
+    t.equal((await store.commitExportBatch({ merchantId })).parkedAcked, 0, 'no acks: none deleted')
+  })
+
   await t.test('export batch: all or nothing when one part fails', async (t) => {
     const merchantId = uid('m')
+    await store.parkExportChanges(merchantId, [{ key: 'u1', properties: { points: { value: 1, version: 1 } } }])
+    const page = await store.peekParkedChanges(merchantId, 10)
     await t.rejects(store.commitExportBatch({
       merchantId,
       links: [{ sobject: 'Contact', recordId: 'r1', userId: 'u1', email: null }],
       exportVersions: [{ userId: 'u1', property: 'email', version: 1, value: 'a', recordId: 'r1' }],
       errors: [{ direction: 'sideways' as SyncDirection, userId: 'u1', code: 'X', message: 'x' }],
+      parkedAcks: page.map(({ key, seq }) => ({ key, seq })),
     }))
     t.equal(await store.findLinkByUser(merchantId, 'u1'), null)
     t.same(await store.getExportVersions(merchantId, ['u1']), [])
+    t.equal(await store.countParkedChanges(merchantId), 1, 'the parked entry stays')
   })
 }

@@ -24,6 +24,11 @@ export async function parkedContract(t: Test, { store, open }: ContractContext):
     t.same(peeked[1]?.properties, { email: { value: 'b@example.com', version: 1 } })
     t.type(peeked[0]?.parkedAt, Date)
     t.same((await store.peekParkedChanges(merchantId, 2)).map((p) => p.key), ['u1', 'u2'], 'limit')
+    t.ok(peeked[0]!.position < peeked[1]!.position && peeked[1]!.position < peeked[2]!.position, 'positions rise in park order')
+    t.same((await store.peekParkedChanges(merchantId, 10, peeked[0]!.position)).map((p) => p.key), ['u2', 'u3'], 'after a position: the next page')
+    t.same(await store.peekParkedChanges(merchantId, 10, peeked[2]!.position), [], 'after the last: nothing')
+    await store.parkExportChanges(merchantId, [{ key: 'u1', properties: { phone: { value: '3', version: 9 } } }])
+    t.same((await store.peekParkedChanges(merchantId, 10, peeked[0]!.position)).map((p) => p.key), ['u2', 'u3'], 'a key parked again keeps its place: not after the page it was in')
     t.equal(await store.countParkedChanges(uid('m')), 0, 'per merchant')
   })
 

@@ -42,6 +42,7 @@ import { waitFor } from '../test/helpers/index.ts'
 import { connectMerchant, salesforceRecords, type TestMerchant } from '../test/helpers/merchant.ts'
 import { startStack } from '../test/helpers/stack.ts'
 import { startBridgeBesideStandIns, type BridgeBesideStandIns } from './bridge-stack.ts'
+import { profile } from './profile.ts'
 import type { SteadyUpdates, SteadyUpdatesDone } from './steady-updates.ts'
 
 const { values } = parseArgs({
@@ -172,14 +173,18 @@ const ackedBefore = ackedCdc
 log(`latency phase from ${(performance.now() / 1000).toFixed(1)} s`)
 const FIRST_VALUE = 1_000_000
 const load: SteadyUpdates = { salesforceUrl: stack.salesforce.url, orgs: orgs.map((o) => ({ number: o.number, ids: o.ids, merchants: o.merchants })), rate: RATE, seconds: D, firstValue: FIRST_VALUE }
-const done = await new Promise<SteadyUpdatesDone>((resolve, reject) => {
-  const worker = new Worker(new URL('./steady-updates.ts', import.meta.url), { workerData: load })
-  worker.once('message', resolve)
-  worker.once('error', reject)
+// BENCH_PROFILE=dir: a CPU profile of this thread over the latency phase (bench/profile.ts).
+const done = await profile('import-latency', async () => {
+  const finished = await new Promise<SteadyUpdatesDone>((resolve, reject) => {
+    const worker = new Worker(new URL('./steady-updates.ts', import.meta.url), { workerData: load })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  if (finished.failed > 0) throw new Error(`${finished.failed} updates failed`)
+  await waitFor(() => ackedCdc - ackedBefore >= finished.expected, 120_000, 'latency events acknowledged')
+  return finished
 })
-if (done.failed > 0) throw new Error(`${done.failed} updates failed`)
 const expected = done.expected
-await waitFor(() => ackedCdc - ackedBefore >= expected, 120_000, 'latency events acknowledged')
 phase = 'idle'
 loopDelay.disable()
 const sentAt = new Map(done.sentAt)

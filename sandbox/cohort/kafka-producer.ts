@@ -4,7 +4,7 @@
  * published). Creates its topic when missing, then publishes with acks=-1: a `send` resolves
  * once every in-sync replica has the events.
  */
-import { Kafka, logLevel, Partitioners, type logCreator, type Producer } from 'kafkajs'
+import { Kafka, logLevel, Partitioners, type logCreator, type Message, type Producer } from 'kafkajs'
 import type { Logger } from '../../src/logger.ts'
 import { retry } from '../../src/retry.ts'
 import { avoidNegativeKafkaTimer } from './kafkajs-timer.ts'
@@ -67,6 +67,28 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
   // topic's metadata has spread: look again (the topic is then usually there) a few times.
   const ensureTopic = () => retry(() => createTopicOnce(), { retries: 5, minDelayMs: 200, shouldRetry: () => true, onRetry: ({ attempt, error }) => logger.warn({ err: error, attempt, topic: options.topic }, 'creating the user events topic failed; trying again') })
 
+  // Group commit: sends made while one is in flight go together in the next request (up to
+  // GROUP_MESSAGES, whole sends only), so a queue of calls costs one broker round trip, not
+  // one each; still one request in flight, so the order is kept.
+  const GROUP_MESSAGES = 2_000
+  let queued: Array<{ messages: Message[]; resolve: () => void; reject: (err: unknown) => void }> = []
+  let flushing: Promise<void> | null = null
+  async function flushQueued(): Promise<void> {
+    while (queued.length > 0) {
+      let take = 0
+      for (let n = 0; take < queued.length && (take === 0 || n + queued[take]!.messages.length <= GROUP_MESSAGES); take++) n += queued[take]!.messages.length
+      const group = queued.splice(0, take)
+      try {
+        if (!producer) throw new Error('the Cohort stand-in producer is not started')
+        await producer.send({ topic: options.topic, acks: -1, messages: group.flatMap((g) => g.messages) })
+        for (const g of group) g.resolve()
+      } catch (err) {
+        for (const g of group) g.reject(err)
+      }
+    }
+    flushing = null
+  }
+
   return {
     start() {
       starting ??= (async () => {
@@ -87,9 +109,11 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
       return starting
     },
 
-    async send(messages) {
-      if (!producer) throw new Error('the Cohort stand-in producer is not started')
-      await producer.send({ topic: options.topic, acks: -1, messages })
+    send(messages) {
+      if (!producer) return Promise.reject(new Error('the Cohort stand-in producer is not started'))
+      const waiter = new Promise<void>((resolve, reject) => queued.push({ messages, resolve, reject }))
+      if (!flushing) flushing = flushQueued()
+      return waiter
     },
 
     async stop() {

@@ -12,6 +12,7 @@ import { AppError } from '../../src/errors.ts'
 import { createStore } from '../../src/store/index.ts'
 import { createThreadedSqliteStore } from '../../src/store/sqlite/thread.ts'
 import { createStoreTracker, runStoreContract } from './contract/index.ts'
+import { sqliteHooks } from './sqlite-hooks.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-thread-'))
 const path = join(dir, 'state.db')
@@ -22,19 +23,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-await runStoreContract(t, async () => track(createThreadedSqliteStore({ path })), {
-  async seedLinks(merchantId, count) {
-    const db = new DatabaseSync(path, { timeout: 5000 })
-    try {
-      db.prepare(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-        INSERT INTO record_links (merchant_id, record_id, sobject, user_id, email, email_norm, updated_at)
-        SELECT ?, printf('003%012d', i), 'Contact', 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', ? FROM n`)
-        .run(count, merchantId, Date.now())
-    } finally {
-      db.close()
-    }
-  },
-})
+await runStoreContract(t, async () => track(createThreadedSqliteStore({ path })), sqliteHooks(path))
 
 t.test('sqlite thread: createStore gives the threaded store for sqlite: URLs', async (t) => {
   const store = track(createStore({ url: `sqlite:${join(dir, 'via-url.db')}` }))

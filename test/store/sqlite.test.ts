@@ -7,6 +7,7 @@ import { createStore } from '../../src/store/index.ts'
 import { loadMigrations } from '../../src/store/shared/migrations.ts'
 import { createSqliteStore } from '../../src/store/sqlite/index.ts'
 import { createStoreTracker, runStoreContract } from './contract/index.ts'
+import { sqliteHooks } from './sqlite-hooks.ts'
 import { checkUpgrade } from './upgrade.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sfbridge-store-'))
@@ -19,19 +20,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-await runStoreContract(t, async () => track(createSqliteStore({ path })), {
-  async seedLinks(merchantId, count) {
-    const db = new DatabaseSync(path, { timeout: 5000 })
-    try {
-      db.prepare(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-        INSERT INTO record_links (merchant_id, record_id, sobject, user_id, email, email_norm, updated_at)
-        SELECT ?, printf('003%012d', i), 'Contact', 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', ? FROM n`)
-        .run(count, merchantId, Date.now())
-    } finally {
-      db.close()
-    }
-  },
-})
+await runStoreContract(t, async () => track(createSqliteStore({ path })), sqliteHooks(path))
 
 t.test('sqlite: the file is in WAL mode', async (t) => {
   const db = new DatabaseSync(path, { readOnly: true })

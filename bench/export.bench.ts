@@ -38,7 +38,9 @@
  *   npm run bench -- export --short    # N = 20,000,  U = 1,000
  *
  * For experiments: --events N, --users U, --naive-seconds S, --producer=inline, --stand-ins=inline, --order=grouped (each user's changes
- * one after another instead of round robin: the best case for coalescing).
+ * one after another instead of round robin: the best case for coalescing), --write-latency-ms=L (every
+ * collections write of the engine phase answered L ms later, the stand-in's `latency` fault: a real org
+ * takes 100–300 ms), --drain-depth=D (the exporter's pages in flight while it drains).
  */
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
@@ -54,7 +56,7 @@ import { profile } from './profile.ts'
 import type { ProduceJob } from './produce-worker.ts'
 import type { VisibilityJob } from './visibility-worker.ts'
 
-const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' }, 'stand-ins': { type: 'string' } } })
+const { values } = parseArgs({ options: { producer: { type: 'string' }, short: { type: 'boolean' }, events: { type: 'string' }, users: { type: 'string' }, 'naive-seconds': { type: 'string' }, 'naive-events': { type: 'string' }, order: { type: 'string' }, 'stand-ins': { type: 'string' }, 'write-latency-ms': { type: 'string' }, 'drain-depth': { type: 'string' } } })
 const N = Number(values.events ?? (values.short ? 20_000 : 200_000))
 const U = Number(values.users ?? (values.short ? 1_000 : 10_000))
 const NAIVE_SECONDS = Number(values['naive-seconds'] ?? (values.short ? Number.POSITIVE_INFINITY : 30))
@@ -69,6 +71,11 @@ if (PRODUCER !== 'worker' && PRODUCER !== 'inline') throw new Error('--producer 
 /** `process` (default): the stand-ins in child processes; `inline`: in this process. */
 const STAND_INS = values['stand-ins'] ?? 'process'
 if (STAND_INS !== 'process' && STAND_INS !== 'inline') throw new Error('--stand-ins is process or inline')
+/** Added to every collections write of the engine phase (the stand-in's `latency` fault): a real org answers in 100–300 ms, the stand-in in a few. */
+const WRITE_LATENCY_MS = Number(values['write-latency-ms'] ?? 0)
+/** The exporter's pages in flight while it drains (ExporterOptions.drainDepth; default its own). */
+const DRAIN_DEPTH = values['drain-depth'] === undefined ? undefined : Number(values['drain-depth'])
+const engines = exportEngines(DRAIN_DEPTH === undefined ? {} : { exporter: { drainDepth: DRAIN_DEPTH } })
 const PER_CALL = 500
 const IN_FLIGHT = 20
 const TIERS = ['Bronze', 'Silver', 'Gold', 'Platinum']
@@ -78,8 +85,8 @@ const round2 = (x: number) => Number(x.toFixed(2))
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) } as unknown as Test
 
-const inlineStack = STAND_INS === 'inline' ? await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: exportEngines() }) : null
-const stack: BridgeBesideStandIns = inlineStack ?? await startBridgeBesideStandIns(t, { backend: 'sqlite', orgs: 2, components: exportEngines(), cohortEvents: false, clientId: 'bench-export' })
+const inlineStack = STAND_INS === 'inline' ? await startStack(t, { env: { LOG_LEVEL: 'warn' }, cohortEvents: false, components: engines }) : null
+const stack: BridgeBesideStandIns = inlineStack ?? await startBridgeBesideStandIns(t, { backend: 'sqlite', orgs: 2, components: engines, cohortEvents: false, clientId: 'bench-export' })
 const { kafka } = stack.services
 const merchant = await connectMerchant(stack)
 const { merchantId } = merchant
@@ -284,6 +291,10 @@ const engine = await (async () => {
   const watch = await watchVisibility(finals, contactIds[0]!, -1)
   await kafka.produce(stack.topics.cohortEvents, [{ key: `${merchantId}:${userIds[0]}`, value: JSON.stringify({ id: 'evt_warm', type: 'user.properties.updated', merchantId, userId: userIds[0], email: emails[0], occurredAt, version: 2, properties: { points: -1 }, source: 'dashboard' }) }])
   await waitFor(() => watch.warm, 60_000, 'the warm-up event in Salesforce')
+  if (WRITE_LATENCY_MS > 0) {
+    const res = await fetch(`${stack.salesforce.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'latency', latencyMs: WRITE_LATENCY_MS, count: 1_000_000, match: '/^(PATCH|POST) .*composite.sobjects/' }) })
+    if (!res.ok) throw new Error(`the latency fault: ${res.status} ${await res.text()}`)
+  }
   const before = await sfStats()
   const producer = await readyProducer(stack.topics.cohortEvents)
   globalThis.gc?.()
@@ -310,6 +321,8 @@ for (const fn of teardowns) await fn()
 console.log(JSON.stringify({
   bench: 'export',
   order: ORDER,
+  writeLatencyMs: WRITE_LATENCY_MS,
+  drainDepth: DRAIN_DEPTH ?? 'default',
   producer: PRODUCER,
   standIns: STAND_INS,
   events: N,

@@ -71,7 +71,7 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
   // GROUP_MESSAGES, whole sends only), so a queue of calls costs one broker round trip, not
   // one each; still one request in flight, so the order is kept.
   const GROUP_MESSAGES = 2_000
-  let queued: Array<{ messages: Message[]; resolve: () => void; reject: (err: unknown) => void }> = []
+  const queued: Array<{ messages: Message[]; resolve: () => void; reject: (err: unknown) => void }> = []
   let flushing: Promise<void> | null = null
   async function flushQueued(): Promise<void> {
     while (queued.length > 0) {

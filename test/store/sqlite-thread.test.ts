@@ -36,7 +36,7 @@ t.test('sqlite thread: createStore gives the threaded store for sqlite: URLs', a
   t.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'").get())
 })
 
-t.test('sqlite thread: an AppError crosses with its code, flags and message; other errors keep their text', async (t) => {
+t.test('sqlite thread: an AppError crosses with its code, flags and message', async (t) => {
   const store = track(createThreadedSqliteStore({ path: join(dir, 'errors.db') }))
   await store.migrate()
   const err = await store.saveReplayId('m1', '/data/ContactChangeEvent', 11, { lease: { name: 'never-taken', fence: 1 } }).then(() => null, (e: unknown) => e)
@@ -45,9 +45,6 @@ t.test('sqlite thread: an AppError crosses with its code, flags and message; oth
   t.equal((err as AppError).status, 409)
   t.equal((err as AppError).retriable, false)
   t.match((err as AppError).message, /never-taken/)
-  // Not an AppError: a method that does not exist answers with a plain error, not a hang.
-  const missing = (store as unknown as Record<string, unknown>).missing
-  t.equal(missing, undefined, 'only the store\'s own methods are there')
 })
 
 t.test('sqlite thread: a file that cannot be opened fails the first call with store.unavailable', async (t) => {

@@ -88,6 +88,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ...sqliteHousekeeping(ctx),
     ...sqliteHealth(ctx),
   }, mapSqliteError)
+  return withWalks(core)
+}
+
+/** The store with its walks, built on its page calls (on the caller's side of a threaded store too). */
+export function withWalks(core: Omit<Store, 'walkLinks' | 'walkFieldStates'>): Store {
   return {
     ...core,
     walkLinks: (merchantId, walk) => walkPages((after, limit) => core.listLinksPage(merchantId, { after, limit }), walk),

@@ -10,9 +10,8 @@
  */
 import { Worker } from 'node:worker_threads'
 import { AppError } from '../../errors.ts'
-import { walkPages } from '../shared/walk.ts'
 import type { Store } from '../types/index.ts'
-import { createSqliteStore, type SqliteStoreOptions } from './index.ts'
+import { createSqliteStore, withWalks, type SqliteStoreOptions } from './index.ts'
 import { fromWire, type Request, type Response } from './wire.ts'
 
 let methodNames: string[] | undefined
@@ -75,10 +74,5 @@ export function createThreadedSqliteStore(options: SqliteStoreOptions): Store {
     ended = new AppError('store.unavailable', 'State store is closed')
     await worker.terminate()
   }
-  const store = core as unknown as Store
-  return {
-    ...store,
-    walkLinks: (merchantId, walk) => walkPages((after, limit) => store.listLinksPage(merchantId, { after, limit }), walk),
-    walkFieldStates: (merchantId, walk) => walkPages((after, limit) => store.listFieldStatesPage(merchantId, { after, limit }), walk),
-  }
+  return withWalks(core as unknown as Store)
 }
